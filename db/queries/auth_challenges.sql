@@ -1,0 +1,28 @@
+-- name: ChallengeCreate :exec
+-- Inserts a new challenge and, in the same statement, drops the node's
+-- expired ones and all but its newest @keep_existing live ones, so a node can
+-- neither pile up rows nor make a response check more than keep_existing+1.
+WITH pruned AS (
+    DELETE FROM auth_challenges AS c
+    WHERE c.tenant_id = @tenant_id
+      AND c.node_key = @node_key
+      AND (c.expires_at <= @now
+           OR c.challenge IN (
+               SELECT l.challenge
+               FROM auth_challenges AS l
+               WHERE l.tenant_id = @tenant_id
+                 AND l.node_key = @node_key
+                 AND l.expires_at > @now
+               ORDER BY l.created_at DESC
+               OFFSET @keep_existing::int))
+)
+INSERT INTO auth_challenges (challenge, tenant_id, node_key, created_at, expires_at)
+VALUES (@challenge, @tenant_id, @node_key, @now, @expires_at);
+
+-- name: ChallengeListLive :many
+SELECT challenge
+FROM auth_challenges
+WHERE tenant_id = @tenant_id
+  AND node_key = @node_key
+  AND expires_at > @now
+ORDER BY created_at DESC;
