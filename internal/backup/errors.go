@@ -1,0 +1,55 @@
+package backup
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Error codes. The api package maps each to one HTTP status; nothing else
+// decides what a client sees.
+const (
+	EINVALID      = "invalid"      // malformed or missing input: 400
+	EUNAUTHORIZED = "unauthorized" // a signature or token that does not check out: 401
+	ENOTFOUND     = "not_found"    // 404
+	ECONFLICT     = "conflict"     // 409
+	ETOOLARGE     = "too_large"    // 413
+	EUNAVAILABLE  = "unavailable"  // the database cannot be reached now: 503
+	EINTERNAL     = "internal"     // anything else: 500, details only in the log
+)
+
+// Error is an error meant for the client: Message is safe to show.
+type Error struct {
+	Code    string
+	Message string
+}
+
+func (e *Error) Error() string { return e.Message }
+
+// Errorf returns an *Error with a formatted client-facing message.
+func Errorf(code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// ErrNotFound is what stores return when a row does not exist; services
+// replace it with a message that names what was missing.
+var ErrNotFound = &Error{Code: ENOTFOUND, Message: "not found"}
+
+// ErrorCode returns the code of the first *Error in err's chain, EINTERNAL
+// when there is none.
+func ErrorCode(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return EINTERNAL
+}
+
+// ErrorMessage returns the client-facing message of err; internal errors get
+// a generic one so driver or system details never reach a client.
+func ErrorMessage(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Message
+	}
+	return "internal error"
+}
