@@ -1,0 +1,80 @@
+package postgres
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"io/fs"
+	"log/slog"
+
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/pressly/goose/v3"
+
+	"ldkbackup/db"
+)
+
+// migrationsFS is the embedded migrations directory, rooted so goose sees the
+// files at its top level.
+func migrationsFS() fs.FS {
+	sub, err := fs.Sub(db.Migrations, "migrations")
+	if err != nil {
+		panic(err) // the embed pattern guarantees the directory exists
+	}
+	return sub
+}
+
+// Migrate applies every pending embedded migration to the database at
+// databaseURL. goose takes an advisory lock, so replicas starting together
+// migrate once.
+func Migrate(ctx context.Context, databaseURL string, logger *slog.Logger) error {
+	return withMigrationProvider(ctx, databaseURL, func(p *goose.Provider) error {
+		results, err := p.Up(ctx)
+		if err != nil {
+			return fmt.Errorf("migrate: %w", err)
+		}
+		for _, r := range results {
+			logger.InfoContext(ctx, "migration applied", "version", r.Source.Version, "file", r.Source.Path, "duration", r.Duration)
+		}
+		return nil
+	})
+}
+
+// MigrationsPending reports whether the database lacks any embedded migration.
+func MigrationsPending(ctx context.Context, databaseURL string) (bool, error) {
+	var pending bool
+	err := withMigrationProvider(ctx, databaseURL, func(p *goose.Provider) error {
+		var err error
+		pending, err = p.HasPending(ctx)
+		return err
+	})
+	return pending, err
+}
+
+func withMigrationProvider(ctx context.Context, databaseURL string, fn func(*goose.Provider) error) error {
+	cfg, err := parseConfig(databaseURL)
+	if err != nil {
+		return err
+	}
+	sqlDB := stdlib.OpenDB(*cfg.ConnConfig)
+	defer sqlDB.Close()
+	if err := sqlDB.PingContext(ctx); err != nil {
+		return fmt.Errorf("connect to PostgreSQL: %w", err)
+	}
+	p, err := newMigrationProvider(sqlDB)
+	if err != nil {
+		return err
+	}
+	return fn(p)
+}
+
+func newMigrationProvider(sqlDB *sql.DB) (*goose.Provider, error) {
+	locker, err := newSessionLocker()
+	if err != nil {
+		return nil, err
+	}
+	p, err := goose.NewProvider(goose.DialectPostgres, sqlDB, migrationsFS(), goose.WithSessionLocker(locker))
+	if err != nil {
+		return nil, fmt.Errorf("migrations: %w", err)
+	}
+	return p, nil
+}

@@ -1,0 +1,187 @@
+package postgres
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"ldkbackup/internal/backup"
+	"ldkbackup/internal/dbsqlc"
+)
+
+// Store implements the domain's stores on the generated queries.
+type Store struct {
+	pool *pgxpool.Pool
+	q    *dbsqlc.Queries
+}
+
+// NewStore wraps pool.
+func NewStore(pool *pgxpool.Pool) *Store {
+	return &Store{pool: pool, q: dbsqlc.New(pool)}
+}
+
+// WithTx runs fn in one transaction and commits it; fn's error, or a failed
+// commit, rolls it back. Serialization failures and deadlocks are retried.
+func (s *Store) WithTx(ctx context.Context, fn func(q *dbsqlc.Queries) error) error {
+	const attempts = 5
+	var err error
+	for i := 0; i < attempts; i++ {
+		err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error { return fn(s.q.WithTx(tx)) })
+		if !isRetryable(err) {
+			break
+		}
+	}
+	return interpretError(err)
+}
+
+// PutObject stores the latest bytes of an object; it returns after commit.
+func (s *Store) PutObject(ctx context.Context, key backup.ObjectKey, payload []byte, sum [sha256.Size]byte, now time.Time) error {
+	_, err := s.q.ObjectUpsert(ctx, dbsqlc.ObjectUpsertParams{
+		TenantID:  int64(key.Tenant),
+		NodeKey:   key.Node[:],
+		Network:   string(key.Network),
+		Label:     key.Label,
+		ChannelID: channelIDBytes(key.ChannelID),
+		Payload:   payload,
+		Size:      int64(len(payload)),
+		Sha256:    sum[:],
+		Now:       now,
+	})
+	return interpretError(err)
+}
+
+// GetObject returns an object's latest bytes.
+func (s *Store) GetObject(ctx context.Context, key backup.ObjectKey) ([]byte, error) {
+	payload, err := s.q.ObjectGetPayload(ctx, dbsqlc.ObjectGetPayloadParams{
+		TenantID:  int64(key.Tenant),
+		NodeKey:   key.Node[:],
+		Network:   string(key.Network),
+		Label:     key.Label,
+		ChannelID: channelIDBytes(key.ChannelID),
+	})
+	return payload, interpretError(err)
+}
+
+// ListObjectKeys returns the keys of a node's objects on one network.
+func (s *Store) ListObjectKeys(ctx context.Context, tenant backup.TenantID, node backup.NodeKey, network backup.Network) ([]backup.StoredKey, error) {
+	rows, err := s.q.ObjectListKeys(ctx, dbsqlc.ObjectListKeysParams{
+		TenantID: int64(tenant),
+		NodeKey:  node[:],
+		Network:  string(network),
+	})
+	if err != nil {
+		return nil, interpretError(err)
+	}
+	keys := make([]backup.StoredKey, len(rows))
+	for i, r := range rows {
+		keys[i] = backup.StoredKey{Label: r.Label, ChannelID: r.ChannelID}
+	}
+	return keys, nil
+}
+
+// CreateChallenge stores a challenge and prunes the node's old ones.
+func (s *Store) CreateChallenge(ctx context.Context, tenant backup.TenantID, node backup.NodeKey, challenge []byte, now, expires time.Time, keepExisting int) error {
+	err := s.q.ChallengeCreate(ctx, dbsqlc.ChallengeCreateParams{
+		TenantID:     int64(tenant),
+		NodeKey:      node[:],
+		Now:          now,
+		KeepExisting: int32(keepExisting),
+		Challenge:    challenge,
+		ExpiresAt:    expires,
+	})
+	return interpretError(err)
+}
+
+// LiveChallenges returns the node's unexpired challenges, newest first.
+func (s *Store) LiveChallenges(ctx context.Context, tenant backup.TenantID, node backup.NodeKey, now time.Time) ([][]byte, error) {
+	c, err := s.q.ChallengeListLive(ctx, dbsqlc.ChallengeListLiveParams{TenantID: int64(tenant), NodeKey: node[:], Now: now})
+	return c, interpretError(err)
+}
+
+// CreateSession consumes a live challenge and stores the session, and drops
+// the node's expired sessions, in one transaction.
+func (s *Store) CreateSession(ctx context.Context, tenant backup.TenantID, node backup.NodeKey, challenge, tokenHash []byte, now, expires time.Time) error {
+	return s.WithTx(ctx, func(q *dbsqlc.Queries) error {
+		if _, err := q.SessionCreateFromChallenge(ctx, dbsqlc.SessionCreateFromChallengeParams{
+			TokenHash: tokenHash,
+			Now:       now,
+			ExpiresAt: expires,
+			Challenge: challenge,
+			TenantID:  int64(tenant),
+			NodeKey:   node[:],
+		}); err != nil {
+			return err
+		}
+		return q.SessionDeleteExpiredForNode(ctx, dbsqlc.SessionDeleteExpiredForNodeParams{TenantID: int64(tenant), NodeKey: node[:], Now: now})
+	})
+}
+
+// SessionNode returns the node of a live session.
+func (s *Store) SessionNode(ctx context.Context, tenant backup.TenantID, tokenHash []byte, now time.Time) (backup.NodeKey, error) {
+	b, err := s.q.SessionGetNode(ctx, dbsqlc.SessionGetNodeParams{TokenHash: tokenHash, TenantID: int64(tenant), Now: now})
+	if err != nil {
+		return backup.NodeKey{}, interpretError(err)
+	}
+	if len(b) != len(backup.NodeKey{}) {
+		return backup.NodeKey{}, fmt.Errorf("session row has a %d-byte node key", len(b))
+	}
+	return backup.NodeKey(b), nil
+}
+
+// channelIDBytes keeps the "no channel id" value a non-NULL empty bytea.
+func channelIDBytes(id []byte) []byte {
+	if id == nil {
+		return []byte{}
+	}
+	return id
+}
+
+// interpretError maps driver errors to the domain's, once: pgx.ErrNoRows
+// never leaves this package, and an unreachable database is "unavailable"
+// rather than an internal error.
+func interpretError(err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, pgx.ErrNoRows) {
+		return backup.ErrNotFound
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		switch pgErr.Code {
+		case "23505": // unique_violation
+			return &wrapped{backup.Errorf(backup.ECONFLICT, "conflicting write, try again"), err}
+		case "57P01", "57P02", "57P03", "53300": // shutdown, crash, cannot connect now, too many connections
+			return &wrapped{backup.Errorf(backup.EUNAVAILABLE, "storage unavailable, try again"), err}
+		}
+		return err
+	}
+	var connectErr *pgconn.ConnectError
+	var netErr net.Error
+	if errors.As(err, &connectErr) || errors.As(err, &netErr) || pgconn.SafeToRetry(err) {
+		return &wrapped{backup.Errorf(backup.EUNAVAILABLE, "storage unavailable, try again"), err}
+	}
+	return err
+}
+
+func isRetryable(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && (pgErr.Code == "40001" || pgErr.Code == "40P01")
+}
+
+// wrapped carries a client-facing error and keeps the driver's cause for the
+// log.
+type wrapped struct {
+	client *backup.Error
+	cause  error
+}
+
+func (w *wrapped) Error() string   { return w.client.Message + ": " + w.cause.Error() }
+func (w *wrapped) Unwrap() []error { return []error{w.client, w.cause} }
