@@ -1,0 +1,174 @@
+// Package config reads the server's settings from the environment, with the
+// original server's variables (HOST, PORT, SECRET_KEY, PUBLIC_KEY) unchanged.
+package config
+
+import (
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/btcsuite/btcd/btcec/v2"
+)
+
+// Config is every setting of the server.
+type Config struct {
+	Host string // HOST: address to listen on
+	Port int    // PORT
+
+	// SecretKey and PublicKey are the server's long-lived key pair (hex).
+	// Wallets pin the public key, so it is never generated at start-up.
+	SecretKey string
+	PublicKey string
+
+	DatabaseURL    string // DATABASE_URL
+	MigrateOnStart bool   // MIGRATE_ON_START: apply pending migrations when serve starts
+
+	MaxBodyBytes    int64         // MAX_BODY_BYTES: largest persist body accepted
+	TimestampWindow time.Duration // TIMESTAMP_WINDOW: how far a signed login timestamp may be from the server clock
+
+	LogFormat string // LOG_FORMAT: text or json
+	LogLevel  string // LOG_LEVEL: debug, info, warn, error
+
+	ReadHeaderTimeout time.Duration // READ_HEADER_TIMEOUT
+	ReadTimeout       time.Duration // READ_TIMEOUT: a whole request, body included
+	WriteTimeout      time.Duration // WRITE_TIMEOUT
+	IdleTimeout       time.Duration // IDLE_TIMEOUT
+	ShutdownTimeout   time.Duration // SHUTDOWN_TIMEOUT: how long in-flight requests may finish on SIGTERM
+}
+
+// Default returns the settings used where the environment says nothing.
+func Default() Config {
+	return Config{
+		Host:              "0.0.0.0",
+		Port:              3003,
+		MigrateOnStart:    true,
+		MaxBodyBytes:      32 << 20,
+		TimestampWindow:   12 * time.Hour,
+		LogFormat:         "json",
+		LogLevel:          "info",
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       5 * time.Minute,
+		WriteTimeout:      5 * time.Minute,
+		IdleTimeout:       2 * time.Minute,
+		ShutdownTimeout:   30 * time.Second,
+	}
+}
+
+// FromEnv overlays the environment (read through getenv) on c.
+func (c Config) FromEnv(getenv func(string) string) (Config, error) {
+	var errs []error
+	str := func(name string, dst *string) {
+		if v := strings.TrimSpace(getenv(name)); v != "" {
+			*dst = v
+		}
+	}
+	integer := func(name string, dst *int64) {
+		if v := strings.TrimSpace(getenv(name)); v != "" {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s: %q is not a whole number", name, v))
+				return
+			}
+			*dst = n
+		}
+	}
+	duration := func(name string, dst *time.Duration) {
+		if v := strings.TrimSpace(getenv(name)); v != "" {
+			d, err := time.ParseDuration(v)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s: %q is not a duration like 30s or 12h", name, v))
+				return
+			}
+			*dst = d
+		}
+	}
+	boolean := func(name string, dst *bool) {
+		if v := strings.TrimSpace(getenv(name)); v != "" {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s: %q is not true or false", name, v))
+				return
+			}
+			*dst = b
+		}
+	}
+
+	str("HOST", &c.Host)
+	port := int64(c.Port)
+	integer("PORT", &port)
+	c.Port = int(port)
+	str("SECRET_KEY", &c.SecretKey)
+	str("PUBLIC_KEY", &c.PublicKey)
+	str("DATABASE_URL", &c.DatabaseURL)
+	boolean("MIGRATE_ON_START", &c.MigrateOnStart)
+	integer("MAX_BODY_BYTES", &c.MaxBodyBytes)
+	duration("TIMESTAMP_WINDOW", &c.TimestampWindow)
+	str("LOG_FORMAT", &c.LogFormat)
+	str("LOG_LEVEL", &c.LogLevel)
+	duration("READ_HEADER_TIMEOUT", &c.ReadHeaderTimeout)
+	duration("READ_TIMEOUT", &c.ReadTimeout)
+	duration("WRITE_TIMEOUT", &c.WriteTimeout)
+	duration("IDLE_TIMEOUT", &c.IdleTimeout)
+	duration("SHUTDOWN_TIMEOUT", &c.ShutdownTimeout)
+	return c, errors.Join(errs...)
+}
+
+// Validate checks the settings serve needs, each failure in one line.
+func (c Config) Validate() error {
+	var errs []error
+	if _, err := c.ServerKey(); err != nil {
+		errs = append(errs, err)
+	}
+	if c.DatabaseURL == "" {
+		errs = append(errs, errors.New("DATABASE_URL is not set"))
+	}
+	if c.Port < 0 || c.Port > 65535 {
+		errs = append(errs, fmt.Errorf("PORT %d is not a TCP port", c.Port))
+	}
+	if c.MaxBodyBytes < 1 {
+		errs = append(errs, errors.New("MAX_BODY_BYTES must be positive"))
+	}
+	if c.TimestampWindow <= 0 {
+		errs = append(errs, errors.New("TIMESTAMP_WINDOW must be positive"))
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		errs = append(errs, fmt.Errorf("LOG_FORMAT %q: want text or json", c.LogFormat))
+	}
+	return errors.Join(errs...)
+}
+
+// Addr is the listen address.
+func (c Config) Addr() string { return net.JoinHostPort(c.Host, strconv.Itoa(c.Port)) }
+
+// ServerKey parses SECRET_KEY and checks that PUBLIC_KEY belongs to it:
+// serving with a key the apps did not pin would fail every persist.
+func (c Config) ServerKey() (*btcec.PrivateKey, error) {
+	if c.SecretKey == "" || c.PublicKey == "" {
+		return nil, errors.New("SECRET_KEY and PUBLIC_KEY must both be set (run `server keygen` for a new pair)")
+	}
+	raw, err := hex.DecodeString(c.SecretKey)
+	if err != nil || len(raw) != 32 {
+		return nil, errors.New("SECRET_KEY must be 64 hex characters")
+	}
+	key, pub := btcec.PrivKeyFromBytes(raw)
+	if key.Key.IsZero() {
+		return nil, errors.New("SECRET_KEY is not a valid secp256k1 key")
+	}
+	if !strings.EqualFold(hex.EncodeToString(pub.SerializeCompressed()), c.PublicKey) {
+		return nil, errors.New("PUBLIC_KEY does not belong to SECRET_KEY")
+	}
+	return key, nil
+}
+
+// GenerateKeyPair returns a new server key pair as hex.
+func GenerateKeyPair() (secret, public string, err error) {
+	key, err := btcec.NewPrivateKey()
+	if err != nil {
+		return "", "", err
+	}
+	return hex.EncodeToString(key.Serialize()), hex.EncodeToString(key.PubKey().SerializeCompressed()), nil
+}

@@ -1,0 +1,70 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func TestFromEnvOverlaysDefaults(t *testing.T) {
+	t.Parallel()
+	secret, public, err := GenerateKeyPair()
+	require.NoError(t, err)
+	cfg, err := Default().FromEnv(env(map[string]string{
+		"HOST": "127.0.0.1", "PORT": "4000", "SECRET_KEY": secret, "PUBLIC_KEY": strings.ToUpper(public),
+		"DATABASE_URL": "postgres://x", "MAX_BODY_BYTES": "1024", "TIMESTAMP_WINDOW": "1h", "MIGRATE_ON_START": "false",
+	}))
+	require.NoError(t, err)
+	require.Equal(t, "127.0.0.1:4000", cfg.Addr())
+	require.EqualValues(t, 1024, cfg.MaxBodyBytes)
+	require.Equal(t, time.Hour, cfg.TimestampWindow)
+	require.False(t, cfg.MigrateOnStart)
+	require.NoError(t, cfg.Validate(), "PUBLIC_KEY compares case-insensitively")
+
+	_, err = Default().FromEnv(env(map[string]string{"PORT": "x", "READ_TIMEOUT": "5"}))
+	require.ErrorContains(t, err, "PORT")
+	require.ErrorContains(t, err, "READ_TIMEOUT")
+}
+
+func TestValidateKeyPair(t *testing.T) {
+	t.Parallel()
+	secret, public, err := GenerateKeyPair()
+	require.NoError(t, err)
+	_, otherPublic, err := GenerateKeyPair()
+	require.NoError(t, err)
+	base := Default()
+	base.DatabaseURL = "postgres://x"
+
+	for name, tc := range map[string]struct{ secret, public, want string }{
+		"no keys":        {"", "", "SECRET_KEY and PUBLIC_KEY must both be set"},
+		"no public key":  {secret, "", "SECRET_KEY and PUBLIC_KEY must both be set"},
+		"short secret":   {secret[:10], public, "SECRET_KEY must be 64 hex characters"},
+		"zero secret":    {strings.Repeat("0", 64), public, "not a valid secp256k1 key"},
+		"mismatched key": {secret, otherPublic, "PUBLIC_KEY does not belong to SECRET_KEY"},
+	} {
+		cfg := base
+		cfg.SecretKey, cfg.PublicKey = tc.secret, tc.public
+		err := cfg.Validate()
+		require.ErrorContains(t, err, tc.want, name)
+		require.NotContains(t, err.Error(), "\n", "%s: one-line error", name)
+	}
+}
+
+func TestLoadDotEnv(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), ".env")
+	require.NoError(t, os.WriteFile(path, []byte("# original server\nHOST=0.0.0.0\nPORT=3003\nexport SECRET_KEY=\"abc\"\nPUBLIC_KEY='def'\n\n"), 0o600))
+	vars, err := LoadDotEnv(path, env(map[string]string{"PORT": "9999"}))
+	require.NoError(t, err)
+	require.Equal(t, map[string]string{"HOST": "0.0.0.0", "SECRET_KEY": "abc", "PUBLIC_KEY": "def"}, vars, "the environment wins over the file")
+
+	vars, err = LoadDotEnv(filepath.Join(t.TempDir(), "missing"), env(nil))
+	require.NoError(t, err)
+	require.Empty(t, vars)
+}
