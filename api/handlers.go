@@ -1,0 +1,161 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"strconv"
+
+	"github.com/gin-gonic/gin"
+
+	"ldkbackup/internal/auth"
+	"ldkbackup/internal/backup"
+)
+
+// maxJSONBody bounds the auth requests: a timestamp and a signature.
+const maxJSONBody = 16 << 10
+
+type handlers struct {
+	deps Deps
+}
+
+func (h *handlers) status(c *gin.Context) {
+	// "hello": "world" is what the original answered; monitors may check it.
+	c.JSON(http.StatusOK, gin.H{"hello": "world", "status": "ok", "version": h.deps.Version})
+}
+
+func (h *handlers) authChallenge(c *gin.Context) {
+	var body struct {
+		Timestamp json.RawMessage `json:"timestamp"`
+		Signature string          `json:"signature"`
+	}
+	if err := readJSON(c, &body); err != nil {
+		h.fail(c, err)
+		return
+	}
+	challenge, err := h.deps.Auth.IssueChallenge(c.Request.Context(), auth.ChallengeRequest{
+		Tenant:    tenantOf(c),
+		PublicKey: c.GetHeader("Public-Key"),
+		Timestamp: body.Timestamp,
+		Signature: body.Signature,
+	})
+	if err != nil {
+		h.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"challenge": challenge})
+}
+
+func (h *handlers) authResponse(c *gin.Context) {
+	var body struct {
+		Signature string `json:"signature"`
+	}
+	if err := readJSON(c, &body); err != nil {
+		h.fail(c, err)
+		return
+	}
+	sess, err := h.deps.Auth.Respond(c.Request.Context(), tenantOf(c), c.GetHeader("Public-Key"), body.Signature)
+	if err != nil {
+		h.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"bearer": sess.Token, "expires": sess.Expires.UnixMilli()})
+}
+
+func (h *handlers) persist(c *gin.Context) {
+	if ct := c.GetHeader("Content-Type"); ct != "" {
+		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/octet-stream" {
+			h.fail(c, &statusError{http.StatusUnsupportedMediaType, "Content-Type must be application/octet-stream"})
+			return
+		}
+	}
+	body, err := readBody(c, h.deps.MaxBodyBytes)
+	if err != nil {
+		h.fail(c, err)
+		return
+	}
+	res, err := h.deps.Backup.Persist(c.Request.Context(), backup.PersistRequest{
+		Tenant:     tenantOf(c),
+		PublicKey:  c.GetHeader("Public-Key"),
+		SignedHash: c.GetHeader("Signed-Hash"),
+		Challenge:  c.GetHeader("Challenge"),
+		Network:    c.Query("network"),
+		Label:      c.Query("label"),
+		ChannelID:  c.Query("channelId"),
+		Body:       body,
+	})
+	if err != nil {
+		h.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"success": true, "signature": res.Signature})
+}
+
+func (h *handlers) list(c *gin.Context) {
+	l, err := h.deps.Backup.List(c.Request.Context(), tenantOf(c), nodeOf(c), c.Query("network"), c.Query("fileGroup"))
+	if err != nil {
+		h.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, l)
+}
+
+func (h *handlers) retrieve(c *gin.Context) {
+	payload, err := h.deps.Backup.Retrieve(c.Request.Context(), tenantOf(c), nodeOf(c), c.Query("network"), c.Query("label"), c.Query("channelId"))
+	if err != nil {
+		h.fail(c, err)
+		return
+	}
+	// An explicit length: without it net/http would chunk large payloads.
+	c.Header("Content-Length", strconv.Itoa(len(payload)))
+	c.Data(http.StatusOK, "application/octet-stream", payload)
+}
+
+// readBody reads a persist body of at most limit bytes. A declared length
+// over the limit is refused before a byte is read; an undeclared one is cut
+// off just past the limit.
+func readBody(c *gin.Context, limit int64) ([]byte, error) {
+	r := c.Request
+	if r.ContentLength > limit {
+		return nil, backup.Errorf(backup.ETOOLARGE, "body of %d bytes is over the limit of %d bytes", r.ContentLength, limit)
+	}
+	if r.ContentLength >= 0 {
+		// One allocation of the declared size; net/http stops the reader at
+		// that length, and a short body is an error.
+		buf := make([]byte, r.ContentLength)
+		if _, err := io.ReadFull(r.Body, buf); err != nil {
+			return nil, backup.Errorf(backup.EINVALID, "body shorter than its Content-Length")
+		}
+		return buf, nil
+	}
+	buf, err := io.ReadAll(http.MaxBytesReader(c.Writer, r.Body, limit))
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) {
+		return nil, backup.Errorf(backup.ETOOLARGE, "body is over the limit of %d bytes", limit)
+	}
+	if err != nil {
+		return nil, backup.Errorf(backup.EINVALID, "could not read body")
+	}
+	return buf, nil
+}
+
+// readJSON decodes a small JSON object body into dst.
+func readJSON(c *gin.Context, dst any) error {
+	raw, err := readBody(c, maxJSONBody)
+	if err != nil {
+		var e *backup.Error
+		if errors.As(err, &e) && e.Code == backup.ETOOLARGE {
+			return backup.Errorf(backup.ETOOLARGE, "JSON body is over the limit of %d bytes", maxJSONBody)
+		}
+		return err
+	}
+	if len(raw) == 0 {
+		return backup.Errorf(backup.EINVALID, "missing JSON body")
+	}
+	if err := json.Unmarshal(raw, dst); err != nil {
+		return backup.Errorf(backup.EINVALID, "body is not a valid JSON object of the expected shape")
+	}
+	return nil
+}
