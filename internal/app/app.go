@@ -1,0 +1,124 @@
+// Package app assembles the server from its configuration: pool, migrations,
+// services, router and HTTP server. cmd/server runs it; end-to-end tests
+// start it on :0.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"ldkbackup/api"
+	"ldkbackup/internal/auth"
+	"ldkbackup/internal/backup"
+	"ldkbackup/internal/config"
+	"ldkbackup/internal/postgres"
+)
+
+// Version is reported by /v1/status; set at build time with -ldflags.
+var Version = "dev"
+
+// App is a running server.
+type App struct {
+	cfg      config.Config
+	logger   *slog.Logger
+	pool     *pgxpool.Pool
+	server   *http.Server
+	listener net.Listener
+	served   chan error
+}
+
+// New connects to the database, migrates it when configured to, and builds
+// the HTTP server. now is the clock every time rule uses.
+func New(ctx context.Context, cfg config.Config, logger *slog.Logger, now func() time.Time) (*App, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	serverKey, err := cfg.ServerKey()
+	if err != nil {
+		return nil, err
+	}
+	if cfg.MigrateOnStart {
+		if err := postgres.Migrate(ctx, cfg.DatabaseURL, logger); err != nil {
+			return nil, err
+		}
+	}
+	pool, err := postgres.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return nil, err
+	}
+	store := postgres.NewStore(pool)
+	router := api.NewRouter(api.Deps{
+		Backup:       backup.NewService(store, serverKey, backup.DefaultLabelPolicy(), now),
+		Auth:         auth.NewService(store, now, cfg.TimestampWindow),
+		Logger:       logger,
+		MaxBodyBytes: cfg.MaxBodyBytes,
+		Version:      Version,
+	})
+	return &App{
+		cfg:    cfg,
+		logger: logger,
+		pool:   pool,
+		server: &http.Server{
+			Handler:           router,
+			ReadHeaderTimeout: cfg.ReadHeaderTimeout,
+			ReadTimeout:       cfg.ReadTimeout,
+			WriteTimeout:      cfg.WriteTimeout,
+			IdleTimeout:       cfg.IdleTimeout,
+			MaxHeaderBytes:    64 << 10,
+			ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		},
+		served: make(chan error, 1),
+	}, nil
+}
+
+// Start listens on the configured address (port 0 picks a free one) and
+// serves in the background.
+func (a *App) Start() error {
+	ln, err := net.Listen("tcp", a.cfg.Addr())
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", a.cfg.Addr(), err)
+	}
+	a.listener = ln
+	go func() { a.served <- a.server.Serve(ln) }()
+	a.logger.Info("serving", "addr", ln.Addr().String(), "server_public_key", a.cfg.PublicKey)
+	return nil
+}
+
+// URL is the base URL clients use, e.g. http://127.0.0.1:3003.
+func (a *App) URL() string { return "http://" + a.listener.Addr().String() }
+
+// Run starts the server and serves until ctx is done, then shuts down.
+func (a *App) Run(ctx context.Context) error {
+	if err := a.Start(); err != nil {
+		a.pool.Close()
+		return err
+	}
+	select {
+	case err := <-a.served:
+		a.pool.Close()
+		return err
+	case <-ctx.Done():
+	}
+	return a.Close()
+}
+
+// Close stops accepting requests, lets in-flight ones (a persist being
+// committed) finish within the shutdown timeout, then closes the pool.
+func (a *App) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
+	defer cancel()
+	err := a.server.Shutdown(ctx)
+	if errors.Is(err, context.DeadlineExceeded) {
+		a.logger.Warn("shutdown timeout reached; closing remaining connections")
+		err = a.server.Close()
+	}
+	a.pool.Close()
+	return err
+}

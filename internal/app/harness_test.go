@@ -1,0 +1,251 @@
+package app_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/btcsuite/btcd/btcec/v2"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/require"
+
+	"ldkbackup/internal/app"
+	"ldkbackup/internal/client"
+	"ldkbackup/internal/config"
+	"ldkbackup/internal/lnsig"
+	"ldkbackup/internal/pgtest"
+)
+
+// clock is the servers' clock in a test: real time plus an offset the test
+// moves forward to expire challenges and tokens.
+type clock struct {
+	mu     sync.Mutex
+	offset time.Duration
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return time.Now().Add(c.offset)
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.offset += d
+}
+
+// harness is one real server on :0 over its own PostgreSQL database.
+type harness struct {
+	t         *testing.T
+	cfg       config.Config
+	url       string
+	pool      *pgxpool.Pool
+	serverPub string
+	clock     *clock
+	http      *http.Client
+}
+
+func newHarness(t *testing.T, configure ...func(*config.Config)) *harness {
+	t.Helper()
+	pool, dbURL := pgtest.NewPool(t)
+	secret, public, err := config.GenerateKeyPair()
+	require.NoError(t, err)
+
+	cfg := config.Default()
+	cfg.Host, cfg.Port = "127.0.0.1", 0
+	cfg.DatabaseURL = dbURL
+	cfg.SecretKey, cfg.PublicKey = secret, public
+	cfg.ShutdownTimeout = 5 * time.Second
+	for _, f := range configure {
+		f(&cfg)
+	}
+	h := &harness{t: t, cfg: cfg, pool: pool, serverPub: public, clock: &clock{}, http: &http.Client{Timeout: 60 * time.Second}}
+	h.url = h.startReplica()
+	return h
+}
+
+// startReplica starts another server process-equivalent on the same database
+// and returns its URL.
+func (h *harness) startReplica() string {
+	h.t.Helper()
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	a, err := app.New(context.Background(), h.cfg, logger, h.clock.Now)
+	require.NoError(h.t, err)
+	require.NoError(h.t, a.Start())
+	h.t.Cleanup(func() { _ = a.Close() })
+	return a.URL()
+}
+
+// newClient returns a client with a fresh node key, pinned to this server.
+func (h *harness) newClient(style client.TimestampStyle) *client.Client {
+	return h.clientFor(h.url, newNode(h.t).secret, style)
+}
+
+func (h *harness) clientFor(url string, secret []byte, style client.TimestampStyle) *client.Client {
+	h.t.Helper()
+	c, err := client.New(client.Config{
+		BaseURL:      url,
+		Network:      "regtest",
+		NodeSecret:   secret,
+		ServerPubKey: h.serverPub,
+		Timestamps:   style,
+		HTTPClient:   h.http,
+	})
+	require.NoError(h.t, err)
+	return c
+}
+
+// snapshot renders every row of every table, so a test can assert that a
+// refused request changed nothing.
+func (h *harness) snapshot() string {
+	h.t.Helper()
+	var b strings.Builder
+	for _, q := range []string{
+		`SELECT id, tenant_id, node_key, network, label, channel_id, md5(payload), size, sha256, created_at, updated_at FROM objects ORDER BY id`,
+		`SELECT challenge, tenant_id, node_key, created_at, expires_at FROM auth_challenges ORDER BY challenge`,
+		`SELECT token_hash, tenant_id, node_key, created_at, expires_at FROM auth_sessions ORDER BY token_hash`,
+		`SELECT id, slug, name, created_at, disabled_at FROM tenants ORDER BY id`,
+	} {
+		rows, err := h.pool.Query(context.Background(), q)
+		require.NoError(h.t, err)
+		for rows.Next() {
+			vals, err := rows.Values()
+			require.NoError(h.t, err)
+			fmt.Fprintln(&b, vals...)
+		}
+		require.NoError(h.t, rows.Err())
+		b.WriteString("--\n")
+	}
+	return b.String()
+}
+
+func (h *harness) count(table string) int {
+	h.t.Helper()
+	var n int
+	require.NoError(h.t, h.pool.QueryRow(context.Background(), "SELECT count(*) FROM "+table).Scan(&n))
+	return n
+}
+
+// response is a raw HTTP answer.
+type response struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+// do sends a raw request, for the tests that must send what no well-behaved
+// client would.
+func (h *harness) do(method, path string, header map[string]string, body []byte) response {
+	h.t.Helper()
+	return h.doURL(h.url, method, path, header, body)
+}
+
+func (h *harness) doURL(base, method, path string, header map[string]string, body []byte) response {
+	h.t.Helper()
+	var r io.Reader
+	if body != nil {
+		r = bytes.NewReader(body)
+	}
+	req, err := http.NewRequest(method, base+path, r)
+	require.NoError(h.t, err)
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	resp, err := h.http.Do(req)
+	require.NoError(h.t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(h.t, err)
+	return response{status: resp.StatusCode, header: resp.Header, body: b}
+}
+
+// requireError asserts the status and a JSON body of exactly {"error": "..."}.
+func (r response) requireError(t *testing.T, status int) string {
+	t.Helper()
+	require.Equal(t, status, r.status, "body: %s", r.body)
+	var body map[string]any
+	require.NoError(t, json.Unmarshal(r.body, &body), "error body must be JSON: %s", r.body)
+	require.Len(t, body, 1, "error body must hold only \"error\": %s", r.body)
+	msg, ok := body["error"].(string)
+	require.True(t, ok, "error must be a string: %s", r.body)
+	require.NotEmpty(t, msg)
+	return msg
+}
+
+func (r response) json(t *testing.T) map[string]any {
+	t.Helper()
+	require.Equal(t, http.StatusOK, r.status, "body: %s", r.body)
+	var body map[string]any
+	require.NoError(t, json.Unmarshal(r.body, &body), "%s", r.body)
+	return body
+}
+
+// node is a wallet's key, for building requests by hand.
+type node struct {
+	secret []byte
+	key    *btcec.PrivateKey
+	pub    string
+}
+
+func newNode(t *testing.T) node {
+	t.Helper()
+	key, err := btcec.NewPrivateKey()
+	require.NoError(t, err)
+	return node{secret: key.Serialize(), key: key, pub: hex.EncodeToString(key.PubKey().SerializeCompressed())}
+}
+
+func (n node) sign(payload string) string { return lnsig.SignBackup(n.key, payload) }
+
+// persistHeaders are the headers the apps send with body.
+func (n node) persistHeaders(body []byte) map[string]string {
+	sum := sha256.Sum256(body)
+	challenge := sha256.Sum256([]byte(n.pub + fmt.Sprint(time.Now().UnixMilli())))
+	return map[string]string{
+		"Content-Type": "application/octet-stream",
+		"Public-Key":   n.pub,
+		"Signed-Hash":  n.sign(hex.EncodeToString(sum[:])),
+		"Challenge":    hex.EncodeToString(challenge[:]),
+	}
+}
+
+// challengeBody is an Android-style auth/challenge body signed at t.
+func (n node) challengeBody(at time.Time) []byte {
+	ts := fmt.Sprint(at.UnixMilli())
+	return []byte(fmt.Sprintf(`{"timestamp":%s,"signature":%q}`, ts, n.sign(ts)))
+}
+
+// challenge asks h for a login challenge and returns it.
+func (h *harness) challenge(base string, n node) string {
+	h.t.Helper()
+	r := h.doURL(base, http.MethodPost, "/v1/auth/challenge", map[string]string{"Public-Key": n.pub, "Content-Type": "application/json"}, n.challengeBody(h.clock.Now()))
+	c, ok := r.json(h.t)["challenge"].(string)
+	require.True(h.t, ok)
+	require.Len(h.t, c, 64)
+	return c
+}
+
+// respond answers a challenge and returns the raw response.
+func (h *harness) respond(base string, n node, challenge string) response {
+	h.t.Helper()
+	body := []byte(fmt.Sprintf(`{"signature":%q}`, n.sign(challenge)))
+	return h.doURL(base, http.MethodPost, "/v1/auth/response", map[string]string{"Public-Key": n.pub, "Content-Type": "application/json"}, body)
+}
+
+// login runs challenge and response and returns the bearer token.
+func (h *harness) login(n node) string {
+	h.t.Helper()
+	tok, ok := h.respond(h.url, n, h.challenge(h.url, n)).json(h.t)["bearer"].(string)
+	require.True(h.t, ok)
+	return tok
+}
