@@ -36,7 +36,7 @@ func (h *handlers) authChallenge(c *gin.Context) {
 		return
 	}
 	challenge, err := h.deps.Auth.IssueChallenge(c.Request.Context(), auth.ChallengeRequest{
-		Tenant:    tenantOf(c),
+		Tenant:    tenantOf(c).ID,
 		PublicKey: c.GetHeader("Public-Key"),
 		Timestamp: body.Timestamp,
 		Signature: body.Signature,
@@ -56,7 +56,7 @@ func (h *handlers) authResponse(c *gin.Context) {
 		h.fail(c, err)
 		return
 	}
-	sess, err := h.deps.Auth.Respond(c.Request.Context(), tenantOf(c), c.GetHeader("Public-Key"), body.Signature)
+	sess, err := h.deps.Auth.Respond(c.Request.Context(), tenantOf(c).ID, c.GetHeader("Public-Key"), body.Signature)
 	if err != nil {
 		h.fail(c, err)
 		return

@@ -42,6 +42,9 @@ func (h *handlers) requestLog(c *gin.Context) {
 		"bytes_in", c.Request.ContentLength,
 		"bytes_out", c.Writer.Size(),
 	}
+	if t, ok := c.Get(ctxTenant); ok {
+		attrs = append(attrs, "tenant", t.(*backup.Tenant).Slug)
+	}
 	if node, ok := c.Get(ctxNode); ok {
 		attrs = append(attrs, "node", node.(backup.NodeKey).Short())
 	}
@@ -66,20 +69,28 @@ func (h *handlers) recover(c *gin.Context) {
 	c.Next()
 }
 
-// defaultTenant serves /v1 as the default tenant.
-func (h *handlers) defaultTenant(c *gin.Context) {
-	c.Set(ctxTenant, backup.DefaultTenant)
-	c.Next()
+// resolveTenant finds the request's tenant from its slug; unknown and
+// disabled tenants are refused before anything else happens.
+func (h *handlers) resolveTenant(slug func(*gin.Context) string) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		t, err := h.deps.Tenants.Resolve(c.Request.Context(), slug(c))
+		if err != nil {
+			h.fail(c, err)
+			return
+		}
+		c.Set(ctxTenant, t)
+		c.Next()
+	}
 }
 
-func tenantOf(c *gin.Context) backup.TenantID {
-	return c.MustGet(ctxTenant).(backup.TenantID)
+func tenantOf(c *gin.Context) *backup.Tenant {
+	return c.MustGet(ctxTenant).(*backup.Tenant)
 }
 
 // requireToken admits a request only with a live bearer token and records
 // whose it is.
 func (h *handlers) requireToken(c *gin.Context) {
-	node, err := h.deps.Auth.Authenticate(c.Request.Context(), tenantOf(c), c.GetHeader("Authorization"))
+	node, err := h.deps.Auth.Authenticate(c.Request.Context(), tenantOf(c).ID, c.GetHeader("Authorization"))
 	if err != nil {
 		h.fail(c, err)
 		return

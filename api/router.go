@@ -17,8 +17,13 @@ import (
 // BackupService is what the object handlers need.
 type BackupService interface {
 	Persist(ctx context.Context, req backup.PersistRequest) (backup.PersistResult, error)
-	List(ctx context.Context, tenant backup.TenantID, node backup.NodeKey, network, fileGroup string) (backup.Listing, error)
-	Retrieve(ctx context.Context, tenant backup.TenantID, node backup.NodeKey, network, label, channelID string) ([]byte, error)
+	List(ctx context.Context, tenant *backup.Tenant, node backup.NodeKey, network, fileGroup string) (backup.Listing, error)
+	Retrieve(ctx context.Context, tenant *backup.Tenant, node backup.NodeKey, network, label, channelID string) ([]byte, error)
+}
+
+// TenantResolver finds the tenant a request is addressed to.
+type TenantResolver interface {
+	Resolve(ctx context.Context, slug string) (*backup.Tenant, error)
 }
 
 // AuthService is what the login handlers and the token middleware need.
@@ -32,6 +37,7 @@ type AuthService interface {
 type Deps struct {
 	Backup       BackupService
 	Auth         AuthService
+	Tenants      TenantResolver
 	Logger       *slog.Logger
 	MaxBodyBytes int64
 	Version      string
@@ -61,14 +67,37 @@ type route struct {
 	handler gin.HandlerFunc
 }
 
+// Tenant prefixes: the default tenant answers at /v1 exactly as the original
+// server did; tenant "acme" at /t/acme/v1, so an app configured with
+// https://host/t/acme builds its URLs unchanged.
+const (
+	defaultTenantPrefix = "/v1"
+	namedTenantPrefix   = "/t/:tenant/v1"
+)
+
+// routes are the protocol's endpoints, relative to a tenant prefix.
 func (h *handlers) routes() []route {
 	return []route{
-		{Route{http.MethodGet, "/v1/status", PolicyPublic}, h.status},
-		{Route{http.MethodPost, "/v1/auth/challenge", PolicyPublic}, h.authChallenge},
-		{Route{http.MethodPost, "/v1/auth/response", PolicyPublic}, h.authResponse},
-		{Route{http.MethodPost, "/v1/persist", PolicySigned}, h.persist},
-		{Route{http.MethodGet, "/v1/list", PolicyToken}, h.list},
-		{Route{http.MethodGet, "/v1/retrieve", PolicyToken}, h.retrieve},
+		{Route{http.MethodGet, "/status", PolicyPublic}, h.status},
+		{Route{http.MethodPost, "/auth/challenge", PolicyPublic}, h.authChallenge},
+		{Route{http.MethodPost, "/auth/response", PolicyPublic}, h.authResponse},
+		{Route{http.MethodPost, "/persist", PolicySigned}, h.persist},
+		{Route{http.MethodGet, "/list", PolicyToken}, h.list},
+		{Route{http.MethodGet, "/retrieve", PolicyToken}, h.retrieve},
+	}
+}
+
+// mounts pairs each tenant prefix with the middleware that resolves it.
+func (h *handlers) mounts() []struct {
+	prefix string
+	tenant gin.HandlerFunc
+} {
+	return []struct {
+		prefix string
+		tenant gin.HandlerFunc
+	}{
+		{defaultTenantPrefix, h.resolveTenant(func(*gin.Context) string { return backup.DefaultTenantSlug })},
+		{namedTenantPrefix, h.resolveTenant(func(c *gin.Context) string { return c.Param("tenant") })},
 	}
 }
 
@@ -78,26 +107,31 @@ func NewRouter(d Deps) *gin.Engine {
 	h := &handlers{deps: d}
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
-	r.Use(h.requestLog, h.recover, h.defaultTenant)
+	r.Use(h.requestLog, h.recover)
 	r.NoRoute(func(c *gin.Context) { h.fail(c, backup.Errorf(backup.ENOTFOUND, "no such endpoint")) })
 	r.NoMethod(func(c *gin.Context) {
 		h.fail(c, &statusError{http.StatusMethodNotAllowed, "method not allowed"})
 	})
-	for _, rt := range h.routes() {
-		chain := []gin.HandlerFunc{}
-		if rt.Policy == PolicyToken {
-			chain = append(chain, h.requireToken)
+	for _, m := range h.mounts() {
+		for _, rt := range h.routes() {
+			chain := []gin.HandlerFunc{m.tenant}
+			if rt.Policy == PolicyToken {
+				chain = append(chain, h.requireToken)
+			}
+			r.Handle(rt.Method, m.prefix+rt.Path, append(chain, rt.handler)...)
 		}
-		r.Handle(rt.Method, rt.Path, append(chain, rt.handler)...)
 	}
 	return r
 }
 
-// Routes lists every route with its policy, for tests and documentation.
+// Routes lists every route, under every tenant prefix, with its policy.
 func Routes() []Route {
+	h := &handlers{}
 	var out []Route
-	for _, rt := range (&handlers{}).routes() {
-		out = append(out, rt.Route)
+	for _, m := range h.mounts() {
+		for _, rt := range h.routes() {
+			out = append(out, Route{rt.Method, m.prefix + rt.Path, rt.Policy})
+		}
 	}
 	return out
 }

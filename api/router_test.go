@@ -10,13 +10,16 @@ import (
 // with its policy, and a route cannot silently lose its token check.
 func TestRoutePolicies(t *testing.T) {
 	t.Parallel()
-	want := []Route{
-		{"GET", "/v1/status", PolicyPublic},
-		{"POST", "/v1/auth/challenge", PolicyPublic},
-		{"POST", "/v1/auth/response", PolicyPublic},
-		{"POST", "/v1/persist", PolicySigned},
-		{"GET", "/v1/list", PolicyToken},
-		{"GET", "/v1/retrieve", PolicyToken},
+	var want []Route
+	for _, prefix := range []string{"/v1", "/t/:tenant/v1"} {
+		want = append(want,
+			Route{"GET", prefix + "/status", PolicyPublic},
+			Route{"POST", prefix + "/auth/challenge", PolicyPublic},
+			Route{"POST", prefix + "/auth/response", PolicyPublic},
+			Route{"POST", prefix + "/persist", PolicySigned},
+			Route{"GET", prefix + "/list", PolicyToken},
+			Route{"GET", prefix + "/retrieve", PolicyToken},
+		)
 	}
 	require.Equal(t, want, Routes())
 }

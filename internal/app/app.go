@@ -19,6 +19,7 @@ import (
 	"ldkbackup/internal/backup"
 	"ldkbackup/internal/config"
 	"ldkbackup/internal/postgres"
+	"ldkbackup/internal/tenant"
 )
 
 // Version is reported by /v1/status; set at build time with -ldflags.
@@ -44,6 +45,13 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, now func()
 	if err != nil {
 		return nil, err
 	}
+	kek, err := cfg.KEK()
+	if err != nil {
+		return nil, err
+	}
+	if kek == nil {
+		logger.Warn("KEY_ENCRYPTION_KEY is not set: only the default tenant (/v1) is served")
+	}
 	if cfg.MigrateOnStart {
 		if err := postgres.Migrate(ctx, cfg.DatabaseURL, logger); err != nil {
 			return nil, err
@@ -55,8 +63,9 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, now func()
 	}
 	store := postgres.NewStore(pool)
 	router := api.NewRouter(api.Deps{
-		Backup:       backup.NewService(store, serverKey, backup.DefaultLabelPolicy(), now),
+		Backup:       backup.NewService(store, now),
 		Auth:         auth.NewService(store, now, cfg.TimestampWindow),
+		Tenants:      tenant.NewDirectory(store, serverKey, kek, now),
 		Logger:       logger,
 		MaxBodyBytes: cfg.MaxBodyBytes,
 		Version:      Version,

@@ -6,6 +6,8 @@ package backup
 import (
 	"encoding/hex"
 	"strings"
+
+	"github.com/btcsuite/btcd/btcec/v2"
 )
 
 // TenantID identifies the wallet app (brand) a row belongs to.
@@ -13,6 +15,18 @@ type TenantID int64
 
 // DefaultTenant answers at /v1 with the key pair from the environment.
 const DefaultTenant TenantID = 1
+
+// DefaultTenantSlug is the default tenant's slug.
+const DefaultTenantSlug = "default"
+
+// Tenant is what a request needs of the wallet app it is addressed to.
+type Tenant struct {
+	ID   TenantID
+	Slug string
+	// ServerKey signs persist replies: the app pins its public key.
+	ServerKey *btcec.PrivateKey
+	Labels    LabelPolicy
+}
 
 // NodeKey is a node's 33-byte compressed secp256k1 public key.
 type NodeKey [33]byte
@@ -90,8 +104,8 @@ type ObjectKey struct {
 // ParseObjectKey validates the network, label and channelId parameters of a
 // persist or retrieve request against the tenant's label policy. As in the
 // protocol, channelId is required for channel_monitor and ignored otherwise.
-func ParseObjectKey(policy LabelPolicy, tenant TenantID, node NodeKey, network, label, channelID string) (ObjectKey, error) {
-	key := ObjectKey{Tenant: tenant, Node: node}
+func ParseObjectKey(tenant *Tenant, node NodeKey, network, label, channelID string) (ObjectKey, error) {
+	key := ObjectKey{Tenant: tenant.ID, Node: node}
 	var err error
 	if key.Network, err = ParseNetwork(network); err != nil {
 		return ObjectKey{}, err
@@ -99,7 +113,7 @@ func ParseObjectKey(policy LabelPolicy, tenant TenantID, node NodeKey, network, 
 	if label == "" {
 		return ObjectKey{}, Errorf(EINVALID, "missing label parameter")
 	}
-	if _, ok := policy.Group(label); !ok {
+	if _, ok := tenant.Labels.Group(label); !ok {
 		return ObjectKey{}, Errorf(EINVALID, "unknown label %q", truncate(label))
 	}
 	key.Label = label

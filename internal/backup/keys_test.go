@@ -28,17 +28,21 @@ func TestParseNodeKey(t *testing.T) {
 
 func TestParseObjectKey(t *testing.T) {
 	t.Parallel()
-	policy := DefaultLabelPolicy()
+	tenant := &Tenant{ID: DefaultTenant, Labels: NewLabelPolicy(map[string]LabelGroup{"wallet_extra": GroupOther})}
 	node, err := ParseNodeKey(nodeHex)
 	require.NoError(t, err)
 	chanID := strings.Repeat("ab", 32)
 
-	k, err := ParseObjectKey(policy, DefaultTenant, node, "regtest", "channel_monitor", strings.ToUpper(chanID))
+	k, err := ParseObjectKey(tenant, node, "regtest", "channel_monitor", strings.ToUpper(chanID))
 	require.NoError(t, err)
 	require.Len(t, k.ChannelID, 32)
 
+	// A tenant's own label is accepted like a built-in one.
+	_, err = ParseObjectKey(tenant, node, "regtest", "wallet_extra", "")
+	require.NoError(t, err)
+
 	// Any label but channel_monitor ignores channelId, even a malformed one.
-	k, err = ParseObjectKey(policy, DefaultTenant, node, "bitcoin", "channel_manager", "../../etc")
+	k, err = ParseObjectKey(tenant, node, "bitcoin", "channel_manager", "../../etc")
 	require.NoError(t, err)
 	require.Empty(t, k.ChannelID)
 
@@ -48,6 +52,7 @@ func TestParseObjectKey(t *testing.T) {
 		{"regtest", "", "", "missing label"},
 		{"regtest", "../ping", "", "unknown label"},
 		{"regtest", "PING", "", "unknown label"},
+		{"regtest", "other_extra", "", "unknown label"},
 		{"regtest", "channel_monitor", "", "needs a channelId"},
 		{"regtest", "channel_monitor", "undefined", "64 hex"},
 		{"regtest", "channel_monitor", chanID[:62], "64 hex"},
@@ -56,7 +61,7 @@ func TestParseObjectKey(t *testing.T) {
 		{"regtest", "channel_monitor", chanID + "00", "64 hex"},
 	}
 	for _, tc := range bad {
-		_, err := ParseObjectKey(policy, DefaultTenant, node, tc.network, tc.label, tc.channelID)
+		_, err := ParseObjectKey(tenant, node, tc.network, tc.label, tc.channelID)
 		require.Error(t, err, tc)
 		require.Equal(t, EINVALID, ErrorCode(err), tc)
 		require.Contains(t, ErrorMessage(err), tc.want, tc)

@@ -16,8 +16,9 @@ func TestListingFileGroups(t *testing.T) {
 		{Label: "channel_manager"},
 		{Label: "channel_monitor", ChannelID: mon},
 		{Label: "ping"},
+		{Label: "zz_extra"},
 	}
-	policy := DefaultLabelPolicy()
+	policy := NewLabelPolicy(map[string]LabelGroup{"zz_extra": GroupOther})
 	monName := hex.EncodeToString(mon) + ".bin"
 
 	ldk := newListing(policy, FileGroupLDK, keys)
@@ -30,7 +31,7 @@ func TestListingFileGroups(t *testing.T) {
 	require.Empty(t, bitkit.ChannelMonitors)
 
 	all := newListing(policy, FileGroupAll, keys)
-	require.Equal(t, []string{"bitkit_settings.bin", "channel_manager.bin", "ping.bin"}, all.List)
+	require.Equal(t, []string{"bitkit_settings.bin", "channel_manager.bin", "ping.bin", "zz_extra.bin"}, all.List, "other-group labels list only under all")
 	require.Equal(t, []string{monName}, all.ChannelMonitors)
 
 	empty := newListing(policy, FileGroupLDK, nil)
@@ -47,4 +48,18 @@ func TestParseFileGroup(t *testing.T) {
 	}
 	_, err := ParseFileGroup("LDK")
 	require.Equal(t, EINVALID, ErrorCode(err))
+}
+
+func TestValidateNewLabel(t *testing.T) {
+	t.Parallel()
+	require.NoError(t, ValidateNewLabel("wallet_backup_v2"))
+	for _, bad := range []string{"", "Ping", "a-b", "../x", "ping", "channel_monitor", "bitkit_wallet", string(make([]byte, 65))} {
+		require.Equal(t, EINVALID, ErrorCode(ValidateNewLabel(bad)), bad)
+	}
+	for _, g := range []string{"ldk", "bitkit", "other"} {
+		_, err := ParseLabelGroup(g)
+		require.NoError(t, err)
+	}
+	_, err := ParseLabelGroup("LDK")
+	require.Error(t, err)
 }

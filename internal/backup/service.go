@@ -7,8 +7,6 @@ import (
 	"errors"
 	"time"
 
-	"github.com/btcsuite/btcd/btcec/v2"
-
 	"ldkbackup/internal/lnsig"
 )
 
@@ -28,21 +26,19 @@ type StoredKey struct {
 
 // Service persists, lists and retrieves a node's objects.
 type Service struct {
-	store     ObjectStore
-	serverKey *btcec.PrivateKey
-	policy    LabelPolicy
-	now       func() time.Time
+	store ObjectStore
+	now   func() time.Time
 }
 
-// NewService returns a Service that signs persist replies with serverKey.
-func NewService(store ObjectStore, serverKey *btcec.PrivateKey, policy LabelPolicy, now func() time.Time) *Service {
-	return &Service{store: store, serverKey: serverKey, policy: policy, now: now}
+// NewService returns a Service over store.
+func NewService(store ObjectStore, now func() time.Time) *Service {
+	return &Service{store: store, now: now}
 }
 
 // PersistRequest carries a persist request's values as they came off the
 // wire; Persist validates every one.
 type PersistRequest struct {
-	Tenant     TenantID
+	Tenant     *Tenant
 	PublicKey  string
 	SignedHash string
 	Challenge  string
@@ -66,7 +62,7 @@ func (s *Service) Persist(ctx context.Context, req PersistRequest) (PersistResul
 	if err != nil {
 		return PersistResult{}, err
 	}
-	key, err := ParseObjectKey(s.policy, req.Tenant, node, req.Network, req.Label, req.ChannelID)
+	key, err := ParseObjectKey(req.Tenant, node, req.Network, req.Label, req.ChannelID)
 	if err != nil {
 		return PersistResult{}, err
 	}
@@ -87,12 +83,12 @@ func (s *Service) Persist(ctx context.Context, req PersistRequest) (PersistResul
 	if err := s.store.PutObject(ctx, key, req.Body, sum, s.now()); err != nil {
 		return PersistResult{}, err
 	}
-	return PersistResult{Signature: lnsig.SignBackup(s.serverKey, req.Challenge)}, nil
+	return PersistResult{Signature: lnsig.SignBackup(req.Tenant.ServerKey, req.Challenge)}, nil
 }
 
 // Retrieve returns the latest bytes of one of node's objects.
-func (s *Service) Retrieve(ctx context.Context, tenant TenantID, node NodeKey, network, label, channelID string) ([]byte, error) {
-	key, err := ParseObjectKey(s.policy, tenant, node, network, label, channelID)
+func (s *Service) Retrieve(ctx context.Context, tenant *Tenant, node NodeKey, network, label, channelID string) ([]byte, error) {
+	key, err := ParseObjectKey(tenant, node, network, label, channelID)
 	if err != nil {
 		return nil, err
 	}
@@ -111,7 +107,7 @@ type Listing struct {
 }
 
 // List names node's objects on network that belong to fileGroup.
-func (s *Service) List(ctx context.Context, tenant TenantID, node NodeKey, network, fileGroup string) (Listing, error) {
+func (s *Service) List(ctx context.Context, tenant *Tenant, node NodeKey, network, fileGroup string) (Listing, error) {
 	net, err := ParseNetwork(network)
 	if err != nil {
 		return Listing{}, err
@@ -120,15 +116,16 @@ func (s *Service) List(ctx context.Context, tenant TenantID, node NodeKey, netwo
 	if err != nil {
 		return Listing{}, err
 	}
-	keys, err := s.store.ListObjectKeys(ctx, tenant, node, net)
+	keys, err := s.store.ListObjectKeys(ctx, tenant.ID, node, net)
 	if err != nil {
 		return Listing{}, err
 	}
-	return newListing(s.policy, group, keys), nil
+	return newListing(tenant.Labels, group, keys), nil
 }
 
 // newListing applies the fileGroup rules: ldk lists ldk labels and every
-// monitor, bitkit lists bitkit labels and no monitors, all lists everything.
+// monitor, bitkit lists bitkit labels and no monitors, all lists everything
+// (labels of the "other" group only there).
 func newListing(policy LabelPolicy, group FileGroup, keys []StoredKey) Listing {
 	l := Listing{List: []string{}, ChannelMonitors: []string{}}
 	for _, k := range keys {

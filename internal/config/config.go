@@ -24,6 +24,11 @@ type Config struct {
 	SecretKey string
 	PublicKey string
 
+	// KeyEncryptionKey (KEY_ENCRYPTION_KEY, 64 hex) seals the other tenants'
+	// server secret keys in the database. Without it only the default tenant
+	// is served.
+	KeyEncryptionKey string
+
 	DatabaseURL    string // DATABASE_URL
 	MigrateOnStart bool   // MIGRATE_ON_START: apply pending migrations when serve starts
 
@@ -103,6 +108,7 @@ func (c Config) FromEnv(getenv func(string) string) (Config, error) {
 	c.Port = int(port)
 	str("SECRET_KEY", &c.SecretKey)
 	str("PUBLIC_KEY", &c.PublicKey)
+	str("KEY_ENCRYPTION_KEY", &c.KeyEncryptionKey)
 	str("DATABASE_URL", &c.DatabaseURL)
 	boolean("MIGRATE_ON_START", &c.MigrateOnStart)
 	integer("MAX_BODY_BYTES", &c.MaxBodyBytes)
@@ -125,6 +131,9 @@ func (c Config) Validate() error {
 	}
 	if c.DatabaseURL == "" {
 		errs = append(errs, errors.New("DATABASE_URL is not set"))
+	}
+	if _, err := c.KEK(); err != nil {
+		errs = append(errs, err)
 	}
 	if c.Port < 0 || c.Port > 65535 {
 		errs = append(errs, fmt.Errorf("PORT %d is not a TCP port", c.Port))
@@ -162,6 +171,18 @@ func (c Config) ServerKey() (*btcec.PrivateKey, error) {
 		return nil, errors.New("PUBLIC_KEY does not belong to SECRET_KEY")
 	}
 	return key, nil
+}
+
+// KEK parses KEY_ENCRYPTION_KEY; nil when it is not set.
+func (c Config) KEK() ([]byte, error) {
+	if c.KeyEncryptionKey == "" {
+		return nil, nil
+	}
+	kek, err := hex.DecodeString(c.KeyEncryptionKey)
+	if err != nil || len(kek) != 32 {
+		return nil, errors.New("KEY_ENCRYPTION_KEY must be 64 hex characters (32 random bytes)")
+	}
+	return kek, nil
 }
 
 // GenerateKeyPair returns a new server key pair as hex.

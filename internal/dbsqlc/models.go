@@ -6,8 +6,6 @@ package dbsqlc
 
 import (
 	"time"
-
-	"github.com/jackc/pgx/v5/pgtype"
 )
 
 type AuthChallenge struct {
@@ -41,9 +39,23 @@ type Object struct {
 }
 
 type Tenant struct {
-	ID         int64
-	Slug       string
-	Name       string
+	ID                        int64
+	Slug                      string
+	Name                      string
+	CreatedAt                 time.Time
+	DisabledAt                *time.Time
+	ServerPublicKey           []byte
+	ServerSecretSealed        []byte
+	QuotaBytes                *int64
+	QuotaObjects              *int32
+	RatePerAddressPerMinute   *int32
+	RatePerNodePerMinute      *int32
+	NewNodesPerAddressPerHour *int32
+}
+
+type TenantLabel struct {
+	TenantID   int64
+	Label      string
+	LabelGroup string
 	CreatedAt  time.Time
-	DisabledAt pgtype.Timestamptz
 }

@@ -27,6 +27,16 @@ type Querier interface {
 	SessionCreateFromChallenge(ctx context.Context, arg SessionCreateFromChallengeParams) (time.Time, error)
 	SessionDeleteExpiredForNode(ctx context.Context, arg SessionDeleteExpiredForNodeParams) error
 	SessionGetNode(ctx context.Context, arg SessionGetNodeParams) ([]byte, error)
+	TenantCreate(ctx context.Context, arg TenantCreateParams) (int64, error)
+	// Everything a request needs to know about its tenant, in one round trip:
+	// the row and its extra labels.
+	TenantGetBySlug(ctx context.Context, slug string) (TenantGetBySlugRow, error)
+	// Adds a label to a tenant's policy; no row when the tenant does not exist.
+	TenantLabelAdd(ctx context.Context, arg TenantLabelAddParams) (int64, error)
+	TenantList(ctx context.Context) ([]TenantListRow, error)
+	// Disables (a time) or re-enables (NULL) a tenant; the default tenant is
+	// served from the environment and cannot be disabled.
+	TenantSetDisabled(ctx context.Context, arg TenantSetDisabledParams) (int64, error)
 }
 
 var _ Querier = (*Queries)(nil)

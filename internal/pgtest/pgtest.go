@@ -55,6 +55,18 @@ const (
 // applied, private to this test and dropped when it ends.
 func NewDatabase(t testing.TB) string {
 	t.Helper()
+	return newDatabase(t, func(s *server) string { return s.template })
+}
+
+// NewBlankDatabase returns the URL of a new database with no migrations
+// applied, for tests of the migrations themselves.
+func NewBlankDatabase(t testing.TB) string {
+	t.Helper()
+	return newDatabase(t, func(*server) string { return "template0" })
+}
+
+func newDatabase(t testing.TB, template func(*server) string) string {
+	t.Helper()
 	srv, err := sharedServer()
 	if err != nil {
 		t.Fatalf("pgtest: %v", err)
@@ -63,7 +75,7 @@ func NewDatabase(t testing.TB) string {
 	defer cancel()
 
 	name := newDatabaseName(time.Now())
-	if err := srv.cloneTemplate(ctx, name, cloneStrategy); err != nil {
+	if err := srv.cloneTemplate(ctx, name, template(srv), cloneStrategy); err != nil {
 		t.Fatalf("pgtest: %v", err)
 	}
 	t.Cleanup(func() {
@@ -264,9 +276,9 @@ func (s *server) ensureTemplate(ctx context.Context) error {
 	return nil
 }
 
-// cloneTemplate creates database name from the template.
-func (s *server) cloneTemplate(ctx context.Context, name, strategy string) error {
-	stmt := "CREATE DATABASE " + ident(name) + " TEMPLATE " + ident(s.template)
+// cloneTemplate creates database name from template.
+func (s *server) cloneTemplate(ctx context.Context, name, template, strategy string) error {
+	stmt := "CREATE DATABASE " + ident(name) + " TEMPLATE " + ident(template)
 	if strategy != "" {
 		stmt += " STRATEGY " + strategy
 	}

@@ -102,7 +102,7 @@ func TestDropStaleDatabasesDropsOnlyOldOnes(t *testing.T) {
 	old := newDatabaseName(now.Add(-2 * staleAfter))
 	fresh := newDatabaseName(now)
 	for _, name := range []string{old, fresh} {
-		require.NoError(t, srv.cloneTemplate(ctx, name, cloneStrategy))
+		require.NoError(t, srv.cloneTemplate(ctx, name, srv.template, cloneStrategy))
 		t.Cleanup(func() { require.NoError(t, srv.dropDatabase(context.Background(), name)) })
 	}
 
@@ -138,7 +138,7 @@ func BenchmarkNewDatabase(b *testing.B) {
 		b.Run("create/"+strategy, func(b *testing.B) {
 			for b.Loop() {
 				name := newDatabaseName(time.Now())
-				require.NoError(b, srv.cloneTemplate(ctx, name, strategy))
+				require.NoError(b, srv.cloneTemplate(ctx, name, srv.template, strategy))
 				b.StopTimer()
 				require.NoError(b, srv.dropDatabase(ctx, name))
 				b.StartTimer()
@@ -149,7 +149,7 @@ func BenchmarkNewDatabase(b *testing.B) {
 		for b.Loop() {
 			b.StopTimer()
 			name := newDatabaseName(time.Now())
-			require.NoError(b, srv.cloneTemplate(ctx, name, cloneStrategy))
+			require.NoError(b, srv.cloneTemplate(ctx, name, srv.template, cloneStrategy))
 			b.StartTimer()
 			require.NoError(b, srv.dropDatabase(ctx, name))
 		}
@@ -157,7 +157,7 @@ func BenchmarkNewDatabase(b *testing.B) {
 	b.Run("create+drop", func(b *testing.B) {
 		for b.Loop() {
 			name := newDatabaseName(time.Now())
-			require.NoError(b, srv.cloneTemplate(ctx, name, cloneStrategy))
+			require.NoError(b, srv.cloneTemplate(ctx, name, srv.template, cloneStrategy))
 			require.NoError(b, srv.dropDatabase(ctx, name))
 		}
 	})

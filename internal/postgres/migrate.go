@@ -78,3 +78,12 @@ func newMigrationProvider(sqlDB *sql.DB) (*goose.Provider, error) {
 	}
 	return p, nil
 }
+
+// MigrateTo applies the embedded migrations up to and including version,
+// for tests that load data at one version and check it after the next.
+func MigrateTo(ctx context.Context, databaseURL string, version int64) error {
+	return withMigrationProvider(ctx, databaseURL, func(p *goose.Provider) error {
+		_, err := p.UpTo(ctx, version)
+		return err
+	})
+}

@@ -1,0 +1,84 @@
+package postgres
+
+import (
+	"context"
+	"time"
+
+	"ldkbackup/internal/backup"
+	"ldkbackup/internal/dbsqlc"
+	"ldkbackup/internal/tenant"
+)
+
+// TenantBySlug returns a tenant with its extra labels.
+func (s *Store) TenantBySlug(ctx context.Context, slug string) (tenant.Record, error) {
+	row, err := s.q.TenantGetBySlug(ctx, slug)
+	if err != nil {
+		return tenant.Record{}, interpretError(err)
+	}
+	labels := make(map[string]backup.LabelGroup, len(row.Labels))
+	for i, l := range row.Labels {
+		labels[l] = backup.LabelGroup(row.LabelGroups[i])
+	}
+	return tenant.Record{
+		ID:           backup.TenantID(row.ID),
+		Slug:         row.Slug,
+		Name:         row.Name,
+		PublicKey:    row.ServerPublicKey,
+		SecretSealed: row.ServerSecretSealed,
+		CreatedAt:    row.CreatedAt,
+		DisabledAt:   row.DisabledAt,
+		Labels:       labels,
+		Limits: tenant.Limits{
+			QuotaBytes:                row.QuotaBytes,
+			QuotaObjects:              row.QuotaObjects,
+			RatePerAddressPerMinute:   row.RatePerAddressPerMinute,
+			RatePerNodePerMinute:      row.RatePerNodePerMinute,
+			NewNodesPerAddressPerHour: row.NewNodesPerAddressPerHour,
+		},
+	}, nil
+}
+
+// TenantList returns every tenant, oldest first.
+func (s *Store) TenantList(ctx context.Context) ([]tenant.Summary, error) {
+	rows, err := s.q.TenantList(ctx)
+	if err != nil {
+		return nil, interpretError(err)
+	}
+	out := make([]tenant.Summary, len(rows))
+	for i, r := range rows {
+		out[i] = tenant.Summary{
+			ID:          backup.TenantID(r.ID),
+			Slug:        r.Slug,
+			Name:        r.Name,
+			PublicKey:   r.ServerPublicKey,
+			CreatedAt:   r.CreatedAt,
+			DisabledAt:  r.DisabledAt,
+			ExtraLabels: r.ExtraLabels,
+		}
+	}
+	return out, nil
+}
+
+// TenantCreate stores a new tenant.
+func (s *Store) TenantCreate(ctx context.Context, r tenant.Record) (backup.TenantID, error) {
+	id, err := s.q.TenantCreate(ctx, dbsqlc.TenantCreateParams{
+		Slug:               r.Slug,
+		Name:               r.Name,
+		ServerPublicKey:    r.PublicKey,
+		ServerSecretSealed: r.SecretSealed,
+		Now:                r.CreatedAt,
+	})
+	return backup.TenantID(id), interpretError(err)
+}
+
+// TenantSetDisabled sets or clears a tenant's disabled time.
+func (s *Store) TenantSetDisabled(ctx context.Context, slug string, at *time.Time) (bool, error) {
+	n, err := s.q.TenantSetDisabled(ctx, dbsqlc.TenantSetDisabledParams{Slug: slug, DisabledAt: at})
+	return n == 1, interpretError(err)
+}
+
+// TenantLabelAdd adds a label to a tenant's policy.
+func (s *Store) TenantLabelAdd(ctx context.Context, slug, label string, group backup.LabelGroup, now time.Time) (bool, error) {
+	n, err := s.q.TenantLabelAdd(ctx, dbsqlc.TenantLabelAddParams{Slug: slug, Label: label, LabelGroup: string(group), Now: now})
+	return n == 1, interpretError(err)
+}

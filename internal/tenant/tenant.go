@@ -1,0 +1,204 @@
+// Package tenant is the directory of wallet apps (tenants) one deployment
+// serves: it resolves a request's tenant to its server key and label policy,
+// and carries out the operator's tenant commands.
+package tenant
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"regexp"
+	"time"
+
+	"github.com/btcsuite/btcd/btcec/v2"
+
+	"ldkbackup/internal/backup"
+)
+
+// slugPattern is what a tenant slug may look like; the tenants table checks
+// it too.
+var slugPattern = regexp.MustCompile(`^[a-z0-9-]{1,32}$`)
+
+// Limits are a tenant's own limits; nil means the server-wide default.
+type Limits struct {
+	QuotaBytes                *int64
+	QuotaObjects              *int32
+	RatePerAddressPerMinute   *int32
+	RatePerNodePerMinute      *int32
+	NewNodesPerAddressPerHour *int32
+}
+
+// Record is a tenant as stored.
+type Record struct {
+	ID           backup.TenantID
+	Slug         string
+	Name         string
+	PublicKey    []byte // nil for the default tenant: its key is in the environment
+	SecretSealed []byte
+	CreatedAt    time.Time
+	DisabledAt   *time.Time
+	Labels       map[string]backup.LabelGroup // beyond the built-in set
+	Limits       Limits
+}
+
+// Summary is a tenant in a listing.
+type Summary struct {
+	ID          backup.TenantID
+	Slug        string
+	Name        string
+	PublicKey   []byte
+	CreatedAt   time.Time
+	DisabledAt  *time.Time
+	ExtraLabels int64
+}
+
+// Store keeps tenants.
+type Store interface {
+	TenantBySlug(ctx context.Context, slug string) (Record, error) // backup.ErrNotFound
+	TenantList(ctx context.Context) ([]Summary, error)
+	TenantCreate(ctx context.Context, r Record) (backup.TenantID, error) // ECONFLICT when the slug exists
+	TenantSetDisabled(ctx context.Context, slug string, at *time.Time) (found bool, err error)
+	TenantLabelAdd(ctx context.Context, slug, label string, group backup.LabelGroup, now time.Time) (found bool, err error)
+}
+
+// Directory resolves and administers tenants.
+type Directory struct {
+	store      Store
+	defaultKey *btcec.PrivateKey
+	kek        []byte
+	now        func() time.Time
+}
+
+// NewDirectory returns a Directory. defaultKey is the default tenant's
+// server key (from the environment; nil where nothing is served). kek opens
+// the other tenants' server keys; without it only the default tenant works.
+func NewDirectory(store Store, defaultKey *btcec.PrivateKey, kek []byte, now func() time.Time) *Directory {
+	return &Directory{store: store, defaultKey: defaultKey, kek: kek, now: now}
+}
+
+var errUnknownTenant = backup.Errorf(backup.ENOTFOUND, "unknown or disabled tenant")
+
+// Resolve returns the tenant a request addresses by slug. Unknown, disabled
+// and malformed slugs are all "not found", so probing tells nothing.
+func (d *Directory) Resolve(ctx context.Context, slug string) (*backup.Tenant, error) {
+	if !slugPattern.MatchString(slug) {
+		return nil, errUnknownTenant
+	}
+	r, err := d.store.TenantBySlug(ctx, slug)
+	if errors.Is(err, backup.ErrNotFound) {
+		return nil, errUnknownTenant
+	}
+	if err != nil {
+		return nil, err
+	}
+	if r.DisabledAt != nil {
+		return nil, errUnknownTenant
+	}
+	key, err := d.serverKey(r)
+	if err != nil {
+		return nil, err
+	}
+	return &backup.Tenant{ID: r.ID, Slug: r.Slug, ServerKey: key, Labels: backup.NewLabelPolicy(r.Labels)}, nil
+}
+
+func (d *Directory) serverKey(r Record) (*btcec.PrivateKey, error) {
+	if r.ID == backup.DefaultTenant {
+		if d.defaultKey == nil {
+			return nil, errors.New("no server key configured for the default tenant")
+		}
+		return d.defaultKey, nil
+	}
+	if d.kek == nil {
+		return nil, backup.Errorf(backup.EUNAVAILABLE, "tenant %q is not served: this server has no KEY_ENCRYPTION_KEY", r.Slug)
+	}
+	secret, err := open(d.kek, r.SecretSealed, r.Slug)
+	if err != nil {
+		return nil, err
+	}
+	key, pub := btcec.PrivKeyFromBytes(secret)
+	if !bytes.Equal(pub.SerializeCompressed(), r.PublicKey) {
+		return nil, errors.New("tenant " + r.Slug + ": sealed secret does not match the stored public key")
+	}
+	return key, nil
+}
+
+// Create adds a tenant with a new server key pair and returns it; the
+// public key is what the tenant's app must pin.
+func (d *Directory) Create(ctx context.Context, slug, name string) (Record, error) {
+	if !slugPattern.MatchString(slug) {
+		return Record{}, backup.Errorf(backup.EINVALID, "slug %q must be 1 to 32 of a-z, 0-9 and -", slug)
+	}
+	if name == "" {
+		return Record{}, backup.Errorf(backup.EINVALID, "a tenant needs a name (--name)")
+	}
+	if d.kek == nil {
+		return Record{}, backup.Errorf(backup.EINVALID, "KEY_ENCRYPTION_KEY is not set: a tenant's server key cannot be stored without it")
+	}
+	key, err := btcec.NewPrivateKey()
+	if err != nil {
+		return Record{}, err
+	}
+	sealed, err := seal(d.kek, key.Serialize(), slug)
+	if err != nil {
+		return Record{}, err
+	}
+	r := Record{Slug: slug, Name: name, PublicKey: key.PubKey().SerializeCompressed(), SecretSealed: sealed, CreatedAt: d.now()}
+	r.ID, err = d.store.TenantCreate(ctx, r)
+	if backup.ErrorCode(err) == backup.ECONFLICT {
+		return Record{}, backup.Errorf(backup.ECONFLICT, "tenant %q already exists", slug)
+	}
+	if err != nil {
+		return Record{}, err
+	}
+	return r, nil
+}
+
+// List returns every tenant.
+func (d *Directory) List(ctx context.Context) ([]Summary, error) { return d.store.TenantList(ctx) }
+
+// Show returns one tenant.
+func (d *Directory) Show(ctx context.Context, slug string) (Record, error) {
+	r, err := d.store.TenantBySlug(ctx, slug)
+	if errors.Is(err, backup.ErrNotFound) {
+		return Record{}, backup.Errorf(backup.ENOTFOUND, "no tenant %q", slug)
+	}
+	return r, err
+}
+
+// SetDisabled disables or re-enables a tenant. A disabled tenant's app gets
+// 404 for everything; its data stays.
+func (d *Directory) SetDisabled(ctx context.Context, slug string, disabled bool) error {
+	if slug == backup.DefaultTenantSlug {
+		return backup.Errorf(backup.EINVALID, "the default tenant cannot be disabled")
+	}
+	var at *time.Time
+	if disabled {
+		now := d.now()
+		at = &now
+	}
+	found, err := d.store.TenantSetDisabled(ctx, slug, at)
+	if err == nil && !found {
+		return backup.Errorf(backup.ENOTFOUND, "no tenant %q", slug)
+	}
+	return err
+}
+
+// AddLabel lets a tenant's apps store label, listed under group, from the
+// next request on.
+func (d *Directory) AddLabel(ctx context.Context, slug, label, group string) error {
+	if err := backup.ValidateNewLabel(label); err != nil {
+		return err
+	}
+	g, err := backup.ParseLabelGroup(group)
+	if err != nil {
+		return err
+	}
+	found, err := d.store.TenantLabelAdd(ctx, slug, label, g, d.now())
+	if err == nil && !found {
+		return backup.Errorf(backup.ENOTFOUND, "no tenant %q", slug)
+	}
+	if backup.ErrorCode(err) == backup.ECONFLICT {
+		return backup.Errorf(backup.ECONFLICT, "tenant %q already has label %q", slug, label)
+	}
+	return err
+}
