@@ -5,6 +5,7 @@
 //	migrate  apply pending database migrations and exit
 //	keygen   print a new server key pair
 //	db-stop  stop the project-local PostgreSQL that dev started
+//	tenant   administer tenants (wallet apps served by this deployment)
 package main
 
 import (
@@ -45,6 +46,7 @@ commands:
   migrate  apply pending database migrations to DATABASE_URL and exit
   keygen   print a new server key pair (SECRET_KEY, PUBLIC_KEY)
   db-stop  stop the project-local PostgreSQL that dev started under .data/
+  tenant   add, list, show, disable, enable tenants and add labels (server tenant for help)
 `
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -64,6 +66,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return keygen(stdout)
 	case "db-stop":
 		return devdb.Stop(ctx, ".data")
+	case "tenant":
+		return tenantCmd(ctx, args, getenv, stdout)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

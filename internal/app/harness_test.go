@@ -1,6 +1,7 @@
 package app_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -9,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -24,6 +26,8 @@ import (
 	"ldkbackup/internal/config"
 	"ldkbackup/internal/lnsig"
 	"ldkbackup/internal/pgtest"
+	"ldkbackup/internal/postgres"
+	"ldkbackup/internal/tenant"
 )
 
 // clock is the servers' clock in a test: real time plus an offset the test
@@ -66,6 +70,7 @@ func newHarness(t *testing.T, configure ...func(*config.Config)) *harness {
 	cfg.Host, cfg.Port = "127.0.0.1", 0
 	cfg.DatabaseURL = dbURL
 	cfg.SecretKey, cfg.PublicKey = secret, public
+	cfg.KeyEncryptionKey = hex.EncodeToString(randomBytes(t, 32))
 	cfg.ShutdownTimeout = 5 * time.Second
 	for _, f := range configure {
 		f(&cfg)
@@ -87,6 +92,17 @@ func (h *harness) startReplica() string {
 	return a.URL()
 }
 
+// addTenant creates a tenant as the operator's CLI does and returns the
+// server public key its app pins.
+func (h *harness) addTenant(slug string) string {
+	h.t.Helper()
+	kek, err := h.cfg.KEK()
+	require.NoError(h.t, err)
+	r, err := tenant.NewDirectory(postgres.NewStore(h.pool), nil, kek, time.Now).Create(context.Background(), slug, "Tenant "+slug)
+	require.NoError(h.t, err)
+	return hex.EncodeToString(r.PublicKey)
+}
+
 // newClient returns a client with a fresh node key, pinned to this server.
 func (h *harness) newClient(style client.TimestampStyle) *client.Client {
 	return h.clientFor(h.url, newNode(h.t).secret, style)
@@ -94,11 +110,17 @@ func (h *harness) newClient(style client.TimestampStyle) *client.Client {
 
 func (h *harness) clientFor(url string, secret []byte, style client.TimestampStyle) *client.Client {
 	h.t.Helper()
+	return h.tenantClient(url, h.serverPub, secret, style)
+}
+
+// tenantClient is a wallet of the app at baseURL that pinned serverPub.
+func (h *harness) tenantClient(baseURL, serverPub string, secret []byte, style client.TimestampStyle) *client.Client {
+	h.t.Helper()
 	c, err := client.New(client.Config{
-		BaseURL:      url,
+		BaseURL:      baseURL,
 		Network:      "regtest",
 		NodeSecret:   secret,
-		ServerPubKey: h.serverPub,
+		ServerPubKey: serverPub,
 		Timestamps:   style,
 		HTTPClient:   h.http,
 	})
@@ -240,6 +262,28 @@ func (h *harness) respond(base string, n node, challenge string) response {
 	h.t.Helper()
 	body := []byte(fmt.Sprintf(`{"signature":%q}`, n.sign(challenge)))
 	return h.doURL(base, http.MethodPost, "/v1/auth/response", map[string]string{"Public-Key": n.pub, "Content-Type": "application/json"}, body)
+}
+
+// challengeAt and respondAt log in under a tenant prefix such as "/t/acme".
+func (h *harness) challengeAt(prefix string, n node) string { return h.challenge(h.url+prefix, n) }
+
+func (h *harness) respondAt(prefix string, n node, challenge string) response {
+	return h.respond(h.url+prefix, n, challenge)
+}
+
+// rawRequest writes a request exactly as given (no client normalises its
+// path) and returns the status code.
+func (h *harness) rawRequest(req string) int {
+	h.t.Helper()
+	conn, err := net.Dial("tcp", strings.TrimPrefix(h.url, "http://"))
+	require.NoError(h.t, err)
+	defer conn.Close()
+	_, err = conn.Write([]byte(req))
+	require.NoError(h.t, err)
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	require.NoError(h.t, err)
+	defer resp.Body.Close()
+	return resp.StatusCode
 }
 
 // login runs challenge and response and returns the bearer token.

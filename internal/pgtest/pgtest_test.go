@@ -41,7 +41,8 @@ func TestNewDatabaseGivesEachTestItsOwnMigratedDatabase(t *testing.T) {
 				require.NoError(t, pool.QueryRow(ctx, "SELECT to_regclass('objects')::text").Scan(&objects))
 				require.NotNil(t, objects, "migrated: the objects table exists")
 
-				_, err := pool.Exec(ctx, "INSERT INTO tenants (slug, name) VALUES ($1, $1)", slug)
+				_, err := pool.Exec(ctx, `INSERT INTO tenants (slug, name, server_public_key, server_secret_sealed)
+					VALUES ($1, $1, '\x02'::bytea || decode(md5($1) || md5($1), 'hex'), '\x00')`, slug)
 				require.NoError(t, err)
 				doneWriting()
 				waitFor(t, &written)

@@ -87,3 +87,12 @@ func MigrateTo(ctx context.Context, databaseURL string, version int64) error {
 		return err
 	})
 }
+
+// MigrateDownTo rolls migrations back to version (0: an empty schema). For
+// tests of the Down sections; production migrations only go forward.
+func MigrateDownTo(ctx context.Context, databaseURL string, version int64) error {
+	return withMigrationProvider(ctx, databaseURL, func(p *goose.Provider) error {
+		_, err := p.DownTo(ctx, version)
+		return err
+	})
+}

@@ -1,0 +1,63 @@
+package postgres_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/require"
+
+	"ldkbackup/internal/backup"
+	"ldkbackup/internal/pgtest"
+	"ldkbackup/internal/postgres"
+)
+
+// TestTenantsMigrationKeepsData: rows stored before tenants existed belong
+// to the default tenant afterwards and are served as before.
+func TestTenantsMigrationKeepsData(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dbURL := pgtest.NewBlankDatabase(t)
+	require.NoError(t, postgres.MigrateTo(ctx, dbURL, 1))
+
+	pool, err := pgxpool.New(ctx, dbURL)
+	require.NoError(t, err)
+	defer pool.Close()
+	node := backup.NodeKey{0x02, 0xaa}
+	payload := []byte("stored at version 1")
+	sum := sha256.Sum256(payload)
+	now := time.Now()
+	_, err = pool.Exec(ctx, `INSERT INTO objects (tenant_id, node_key, network, label, channel_id, payload, size, sha256, created_at, updated_at)
+		VALUES (1, $1, 'bitcoin', 'channel_manager', '\x', $2, $3, $4, $5, $5)`, node[:], payload, len(payload), sum[:], now)
+	require.NoError(t, err)
+
+	require.NoError(t, postgres.Migrate(ctx, dbURL, slog.New(slog.DiscardHandler)))
+	pending, err := postgres.MigrationsPending(ctx, dbURL)
+	require.NoError(t, err)
+	require.False(t, pending)
+
+	store := postgres.NewStore(pool)
+	def, err := store.TenantBySlug(ctx, backup.DefaultTenantSlug)
+	require.NoError(t, err)
+	require.Equal(t, backup.DefaultTenant, def.ID)
+	require.Nil(t, def.PublicKey, "the default tenant's key stays in the environment")
+	require.Nil(t, def.DisabledAt)
+	require.Empty(t, def.Labels)
+
+	got, err := store.GetObject(ctx, backup.ObjectKey{Tenant: def.ID, Node: node, Network: "bitcoin", Label: "channel_manager"})
+	require.NoError(t, err)
+	require.Equal(t, payload, got)
+}
+
+// TestMigrationsRollBack: every migration's Down section undoes its Up.
+func TestMigrationsRollBack(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dbURL := pgtest.NewBlankDatabase(t)
+	require.NoError(t, postgres.Migrate(ctx, dbURL, slog.New(slog.DiscardHandler)))
+	require.NoError(t, postgres.MigrateDownTo(ctx, dbURL, 0))
+	require.NoError(t, postgres.Migrate(ctx, dbURL, slog.New(slog.DiscardHandler)))
+}
