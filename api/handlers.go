@@ -90,7 +90,7 @@ func (h *handlers) persist(c *gin.Context) {
 		h.fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"success": true, "signature": res.Signature})
+	c.JSON(http.StatusOK, gin.H{"success": true, "signature": res.Signature, "version": res.Version})
 }
 
 func (h *handlers) list(c *gin.Context) {
@@ -103,7 +103,7 @@ func (h *handlers) list(c *gin.Context) {
 }
 
 func (h *handlers) retrieve(c *gin.Context) {
-	payload, err := h.deps.Backup.Retrieve(c.Request.Context(), tenantOf(c), nodeOf(c), c.Query("network"), c.Query("label"), c.Query("channelId"))
+	payload, err := h.deps.Backup.Retrieve(c.Request.Context(), tenantOf(c), nodeOf(c), c.Query("network"), c.Query("label"), c.Query("channelId"), c.Query("version"))
 	if err != nil {
 		h.fail(c, err)
 		return
@@ -111,6 +111,25 @@ func (h *handlers) retrieve(c *gin.Context) {
 	// An explicit length: without it net/http would chunk large payloads.
 	c.Header("Content-Length", strconv.Itoa(len(payload)))
 	c.Data(http.StatusOK, "application/octet-stream", payload)
+}
+
+func (h *handlers) versions(c *gin.Context) {
+	vs, err := h.deps.Backup.Versions(c.Request.Context(), tenantOf(c), nodeOf(c),
+		c.Query("network"), c.Query("label"), c.Query("channelId"), c.Query("before"), c.Query("limit"))
+	if err != nil {
+		h.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"versions": vs})
+}
+
+func (h *handlers) deleteAccount(c *gin.Context) {
+	d, err := h.deps.Backup.DeleteAccount(c.Request.Context(), tenantOf(c), nodeOf(c), c.Query("network"))
+	if err != nil {
+		h.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"deleted": d})
 }
 
 // readBody reads a persist body of at most limit bytes. A declared length

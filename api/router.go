@@ -18,7 +18,9 @@ import (
 type BackupService interface {
 	Persist(ctx context.Context, req backup.PersistRequest) (backup.PersistResult, error)
 	List(ctx context.Context, tenant *backup.Tenant, node backup.NodeKey, network, fileGroup string) (backup.Listing, error)
-	Retrieve(ctx context.Context, tenant *backup.Tenant, node backup.NodeKey, network, label, channelID string) ([]byte, error)
+	Retrieve(ctx context.Context, tenant *backup.Tenant, node backup.NodeKey, network, label, channelID, version string) ([]byte, error)
+	Versions(ctx context.Context, tenant *backup.Tenant, node backup.NodeKey, network, label, channelID, before, limit string) ([]backup.VersionInfo, error)
+	DeleteAccount(ctx context.Context, tenant *backup.Tenant, node backup.NodeKey, network string) (backup.Deletion, error)
 }
 
 // TenantResolver finds the tenant a request is addressed to.
@@ -84,6 +86,8 @@ func (h *handlers) routes() []route {
 		{Route{http.MethodPost, "/persist", PolicySigned}, h.persist},
 		{Route{http.MethodGet, "/list", PolicyToken}, h.list},
 		{Route{http.MethodGet, "/retrieve", PolicyToken}, h.retrieve},
+		{Route{http.MethodGet, "/versions", PolicyToken}, h.versions},
+		{Route{http.MethodDelete, "/account", PolicyToken}, h.deleteAccount},
 	}
 }
 

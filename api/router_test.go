@@ -19,6 +19,8 @@ func TestRoutePolicies(t *testing.T) {
 			Route{"POST", prefix + "/persist", PolicySigned},
 			Route{"GET", prefix + "/list", PolicyToken},
 			Route{"GET", prefix + "/retrieve", PolicyToken},
+			Route{"GET", prefix + "/versions", PolicyToken},
+			Route{"DELETE", prefix + "/account", PolicyToken},
 		)
 	}
 	require.Equal(t, want, Routes())

@@ -1,23 +1,22 @@
--- name: ObjectUpsert :one
--- Stores the latest bytes of one object; a persist of an existing key replaces
--- them in place.
-INSERT INTO objects (tenant_id, node_key, network, label, channel_id, payload, size, sha256, created_at, updated_at)
-VALUES (@tenant_id, @node_key, @network, @label, @channel_id, @payload, @size, @sha256, @now, @now)
-ON CONFLICT (tenant_id, node_key, network, label, channel_id) DO UPDATE
-SET payload = excluded.payload,
-    size = excluded.size,
-    sha256 = excluded.sha256,
-    updated_at = excluded.updated_at
-RETURNING id;
+-- name: ObjectPersist :one
+-- One round trip: see persist_object in db/migrations/00003_versions.sql.
+SELECT p.outcome::text AS outcome, p.version::bigint AS version
+FROM persist_object(@tenant_id::bigint, @node_key::bytea, @network::text, @label::text, @channel_id::bytea,
+                    @payload::bytea, @sha256::bytea, @now::timestamptz, @retain::integer, @allow_replay::boolean) AS p;
 
 -- name: ObjectGetPayload :one
-SELECT payload
-FROM objects
-WHERE tenant_id = @tenant_id
-  AND node_key = @node_key
-  AND network = @network
-  AND label = @label
-  AND channel_id = @channel_id;
+-- The bytes of one version (@version = 0: the latest). A NULL payload is a
+-- version whose bytes retention has dropped.
+SELECT v.payload
+FROM objects AS o
+JOIN object_versions AS v
+  ON v.object_id = o.id
+ AND v.version = CASE WHEN @version::bigint = 0 THEN o.latest_version ELSE @version::bigint END
+WHERE o.tenant_id = @tenant_id
+  AND o.node_key = @node_key
+  AND o.network = @network
+  AND o.label = @label
+  AND o.channel_id = @channel_id;
 
 -- name: ObjectListKeys :many
 -- Reads only this node's index range, whatever the size of the table.
@@ -27,3 +26,45 @@ WHERE tenant_id = @tenant_id
   AND node_key = @node_key
   AND network = @network
 ORDER BY label, channel_id;
+
+-- name: ObjectVersionList :many
+-- An object's history, newest first, from below version @before.
+SELECT v.version, v.size, v.sha256, v.created_at, (v.payload IS NOT NULL)::boolean AS held
+FROM objects AS o
+JOIN object_versions AS v ON v.object_id = o.id
+WHERE o.tenant_id = @tenant_id
+  AND o.node_key = @node_key
+  AND o.network = @network
+  AND o.label = @label
+  AND o.channel_id = @channel_id
+  AND v.version < @before
+ORDER BY v.version DESC
+LIMIT @max_rows;
+
+-- name: ObjectLockNodeNetwork :many
+-- Locks every object of a node on a network, so a deletion counts exactly
+-- what it removes while persists wait.
+SELECT id
+FROM objects
+WHERE tenant_id = @tenant_id
+  AND node_key = @node_key
+  AND network = @network
+FOR UPDATE;
+
+-- name: ObjectStatsNodeNetwork :one
+SELECT count(DISTINCT o.id)::bigint AS objects,
+       count(v.version)::bigint AS versions,
+       coalesce(sum(v.size) FILTER (WHERE v.payload IS NOT NULL), 0)::bigint AS held_bytes
+FROM objects AS o
+LEFT JOIN object_versions AS v ON v.object_id = o.id
+WHERE o.tenant_id = @tenant_id
+  AND o.node_key = @node_key
+  AND o.network = @network;
+
+-- name: ObjectDeleteNodeNetwork :execrows
+-- Versions go with their objects (ON DELETE CASCADE); the node's upload
+-- hashes stay, so captured uploads cannot be replayed into a new account.
+DELETE FROM objects
+WHERE tenant_id = @tenant_id
+  AND node_key = @node_key
+  AND network = @network;

@@ -63,7 +63,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, now func()
 	}
 	store := postgres.NewStore(pool)
 	router := api.NewRouter(api.Deps{
-		Backup:       backup.NewService(store, now),
+		Backup:       backup.NewService(store, now, int(cfg.RetainVersions)),
 		Auth:         auth.NewService(store, now, cfg.TimestampWindow),
 		Tenants:      tenant.NewDirectory(store, serverKey, kek, now),
 		Logger:       logger,

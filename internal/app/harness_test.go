@@ -134,7 +134,11 @@ func (h *harness) snapshot() string {
 	h.t.Helper()
 	var b strings.Builder
 	for _, q := range []string{
-		`SELECT id, tenant_id, node_key, network, label, channel_id, md5(payload), size, sha256, created_at, updated_at FROM objects ORDER BY id`,
+		`SELECT id, tenant_id, node_key, network, label, channel_id, latest_version, size, sha256, created_at, updated_at FROM objects ORDER BY id`,
+		`SELECT object_id, version, md5(payload), size, sha256, created_at FROM object_versions ORDER BY object_id, version`,
+		`SELECT tenant_id, node_key, sha256, created_at FROM node_upload_hashes ORDER BY tenant_id, node_key, sha256`,
+		`SELECT id, tenant_id, node_key, action, network, detail, created_at FROM audit_log ORDER BY id`,
+		`SELECT tenant_id, label, label_group, created_at FROM tenant_labels ORDER BY tenant_id, label`,
 		`SELECT challenge, tenant_id, node_key, created_at, expires_at FROM auth_challenges ORDER BY challenge`,
 		`SELECT token_hash, tenant_id, node_key, created_at, expires_at FROM auth_sessions ORDER BY token_hash`,
 		`SELECT id, slug, name, created_at, disabled_at FROM tenants ORDER BY id`,

@@ -34,6 +34,10 @@ func Errorf(code, format string, args ...any) *Error {
 // replace it with a message that names what was missing.
 var ErrNotFound = &Error{Code: ENOTFOUND, Message: "not found"}
 
+// ErrPayloadDropped is a version whose bytes retention has dropped; its
+// metadata and hash remain.
+var ErrPayloadDropped = &Error{Code: ENOTFOUND, Message: "the bytes of this version are no longer held"}
+
 // ErrorCode returns the code of the first *Error in err's chain, EINTERNAL
 // when there is none.
 func ErrorCode(err error) string {

@@ -5,17 +5,34 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"math"
+	"strconv"
 	"time"
 
 	"ldkbackup/internal/lnsig"
 )
 
-// ObjectStore keeps objects durably. PutObject returns only after the write
-// is committed.
+// ObjectStore keeps objects and their versions durably. Writes return only
+// after they are committed.
 type ObjectStore interface {
-	PutObject(ctx context.Context, key ObjectKey, payload []byte, sum [sha256.Size]byte, now time.Time) error
-	GetObject(ctx context.Context, key ObjectKey) ([]byte, error)
+	// PutObject stores payload as the object's next version; an error with
+	// code ECONFLICT when the node uploaded these bytes before (a replay).
+	PutObject(ctx context.Context, key ObjectKey, payload []byte, sum [sha256.Size]byte, now time.Time, retain int) (PutResult, error)
+	// GetObject returns one version's bytes (0: the latest); ErrNotFound or
+	// ErrPayloadDropped.
+	GetObject(ctx context.Context, key ObjectKey, version int64) ([]byte, error)
 	ListObjectKeys(ctx context.Context, tenant TenantID, node NodeKey, network Network) ([]StoredKey, error)
+	ObjectVersions(ctx context.Context, key ObjectKey, before int64, limit int) ([]VersionInfo, error)
+	DeleteObjects(ctx context.Context, tenant TenantID, node NodeKey, network Network, now time.Time) (Deletion, error)
+	RestoreVersion(ctx context.Context, key ObjectKey, version int64, now time.Time, retain int) (PutResult, error)
+}
+
+// PutResult is the outcome of a write.
+type PutResult struct {
+	Version int64
+	// Unchanged: the body equals the latest version, so nothing was written
+	// (a client's retry of a persist that already succeeded).
+	Unchanged bool
 }
 
 // StoredKey is the part of an object's key that list reports.
@@ -24,15 +41,34 @@ type StoredKey struct {
 	ChannelID []byte
 }
 
-// Service persists, lists and retrieves a node's objects.
-type Service struct {
-	store ObjectStore
-	now   func() time.Time
+// VersionInfo describes one version of an object.
+type VersionInfo struct {
+	Version   int64     `json:"version"`
+	Size      int64     `json:"size"`
+	SHA256    string    `json:"sha256"`
+	CreatedAt time.Time `json:"created_at"`
+	// Held is false once retention has dropped the version's bytes.
+	Held bool `json:"held"`
 }
 
-// NewService returns a Service over store.
-func NewService(store ObjectStore, now func() time.Time) *Service {
-	return &Service{store: store, now: now}
+// Deletion is what an account deletion removed.
+type Deletion struct {
+	Objects  int64 `json:"objects"`
+	Versions int64 `json:"versions"`
+	Bytes    int64 `json:"bytes"`
+}
+
+// Service persists, lists and retrieves a node's objects and their history.
+type Service struct {
+	store  ObjectStore
+	now    func() time.Time
+	retain int
+}
+
+// NewService returns a Service over store that keeps the bytes of the newest
+// retain versions of each object.
+func NewService(store ObjectStore, now func() time.Time, retain int) *Service {
+	return &Service{store: store, now: now, retain: retain}
 }
 
 // PersistRequest carries a persist request's values as they came off the
@@ -53,10 +89,13 @@ type PersistResult struct {
 	// Signature is the server's signature over the request's Challenge: the
 	// apps check it against the server key they pinned.
 	Signature string
+	Version   int64
 }
 
 // Persist verifies that the node signed the SHA-256 of the body, stores the
-// body as the object's latest bytes, and signs the client's challenge.
+// body as the object's next version, and signs the client's challenge. A body
+// equal to the latest version is a retry and succeeds without a new version;
+// a body the node uploaded before otherwise is a replay and is refused.
 func (s *Service) Persist(ctx context.Context, req PersistRequest) (PersistResult, error) {
 	node, err := ParseNodeKey(req.PublicKey)
 	if err != nil {
@@ -80,23 +119,119 @@ func (s *Service) Persist(ctx context.Context, req PersistRequest) (PersistResul
 	if err := VerifyNodeSignature(node, hex.EncodeToString(sum[:]), req.SignedHash); err != nil {
 		return PersistResult{}, err
 	}
-	if err := s.store.PutObject(ctx, key, req.Body, sum, s.now()); err != nil {
+	res, err := s.store.PutObject(ctx, key, req.Body, sum, s.now(), s.retain)
+	if err != nil {
 		return PersistResult{}, err
 	}
-	return PersistResult{Signature: lnsig.SignBackup(req.Tenant.ServerKey, req.Challenge)}, nil
+	return PersistResult{Signature: lnsig.SignBackup(req.Tenant.ServerKey, req.Challenge), Version: res.Version}, nil
 }
 
-// Retrieve returns the latest bytes of one of node's objects.
-func (s *Service) Retrieve(ctx context.Context, tenant *Tenant, node NodeKey, network, label, channelID string) ([]byte, error) {
+// Retrieve returns the bytes of one of node's objects: the latest version,
+// or the one named by version (a positive integer) when it is not empty.
+func (s *Service) Retrieve(ctx context.Context, tenant *Tenant, node NodeKey, network, label, channelID, version string) ([]byte, error) {
 	key, err := ParseObjectKey(tenant, node, network, label, channelID)
 	if err != nil {
 		return nil, err
 	}
-	payload, err := s.store.GetObject(ctx, key)
+	var v int64
+	if version != "" {
+		if v, err = parsePositive("version", version); err != nil {
+			return nil, err
+		}
+	}
+	payload, err := s.store.GetObject(ctx, key, v)
 	if errors.Is(err, ErrNotFound) {
+		if v != 0 {
+			return nil, Errorf(ENOTFOUND, "no version %d of this backup", v)
+		}
 		return nil, Errorf(ENOTFOUND, "backup not found")
 	}
+	if errors.Is(err, ErrPayloadDropped) {
+		return nil, Errorf(ENOTFOUND, "the bytes of version %d are no longer held (retention)", v)
+	}
 	return payload, err
+}
+
+// Versions lists an object's versions, newest first: at most limit (default
+// 100, at most 1000) below version before (default: all).
+func (s *Service) Versions(ctx context.Context, tenant *Tenant, node NodeKey, network, label, channelID, before, limit string) ([]VersionInfo, error) {
+	key, err := ParseObjectKey(tenant, node, network, label, channelID)
+	if err != nil {
+		return nil, err
+	}
+	b, n := int64(math.MaxInt64), int64(100)
+	if before != "" {
+		if b, err = parsePositive("before", before); err != nil {
+			return nil, err
+		}
+	}
+	if limit != "" {
+		if n, err = parsePositive("limit", limit); err != nil {
+			return nil, err
+		}
+		if n > 1000 {
+			return nil, Errorf(EINVALID, "limit must be at most 1000")
+		}
+	}
+	vs, err := s.store.ObjectVersions(ctx, key, b, int(n))
+	if err != nil {
+		return nil, err
+	}
+	if len(vs) == 0 && before == "" {
+		return nil, Errorf(ENOTFOUND, "backup not found")
+	}
+	return vs, nil
+}
+
+// DeleteAccount removes every object and version node stored on network
+// under tenant, and says what it removed.
+func (s *Service) DeleteAccount(ctx context.Context, tenant *Tenant, node NodeKey, network string) (Deletion, error) {
+	net, err := ParseNetwork(network)
+	if err != nil {
+		return Deletion{}, err
+	}
+	return s.store.DeleteObjects(ctx, tenant.ID, node, net, s.now())
+}
+
+// History lists every version of an object for an operator.
+func (s *Service) History(ctx context.Context, tenant *Tenant, nodeHex, network, label, channelID string) ([]VersionInfo, error) {
+	node, err := ParseNodeKey(nodeHex)
+	if err != nil {
+		return nil, err
+	}
+	key, err := ParseObjectKey(tenant, node, network, label, channelID)
+	if err != nil {
+		return nil, err
+	}
+	vs, err := s.store.ObjectVersions(ctx, key, math.MaxInt64, math.MaxInt32)
+	if err == nil && len(vs) == 0 {
+		return nil, Errorf(ENOTFOUND, "backup not found")
+	}
+	return vs, err
+}
+
+// RestoreVersion makes a copy of version the object's latest version, for an
+// operator undoing a bad upload.
+func (s *Service) RestoreVersion(ctx context.Context, tenant *Tenant, nodeHex, network, label, channelID string, version int64) (PutResult, error) {
+	node, err := ParseNodeKey(nodeHex)
+	if err != nil {
+		return PutResult{}, err
+	}
+	key, err := ParseObjectKey(tenant, node, network, label, channelID)
+	if err != nil {
+		return PutResult{}, err
+	}
+	if version < 1 {
+		return PutResult{}, Errorf(EINVALID, "version must be a positive integer")
+	}
+	res, err := s.store.RestoreVersion(ctx, key, version, s.now(), s.retain)
+	if errors.Is(err, ErrNotFound) {
+		return PutResult{}, Errorf(ENOTFOUND, "no version %d of this backup", version)
+	}
+	if errors.Is(err, ErrPayloadDropped) {
+		return PutResult{}, Errorf(ENOTFOUND, "the bytes of version %d are no longer held (retention)", version)
+	}
+	return res, err
 }
 
 // Listing is the reply to list. Both slices are never nil: the iOS app
@@ -169,4 +304,13 @@ func validateChallenge(c string) error {
 		return Errorf(EINVALID, "Challenge must be 64 hex characters")
 	}
 	return nil
+}
+
+// parsePositive parses a positive decimal integer query parameter.
+func parsePositive(name, s string) (int64, error) {
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 1 || s[0] == '+' {
+		return 0, Errorf(EINVALID, "%s must be a positive integer", name)
+	}
+	return n, nil
 }

@@ -33,6 +33,7 @@ type Config struct {
 	MigrateOnStart bool   // MIGRATE_ON_START: apply pending migrations when serve starts
 
 	MaxBodyBytes    int64         // MAX_BODY_BYTES: largest persist body accepted
+	RetainVersions  int64         // RETAIN_VERSIONS: versions per object whose bytes are kept
 	TimestampWindow time.Duration // TIMESTAMP_WINDOW: how far a signed login timestamp may be from the server clock
 
 	LogFormat string // LOG_FORMAT: text or json
@@ -52,6 +53,7 @@ func Default() Config {
 		Port:              3003,
 		MigrateOnStart:    true,
 		MaxBodyBytes:      32 << 20,
+		RetainVersions:    5,
 		TimestampWindow:   12 * time.Hour,
 		LogFormat:         "json",
 		LogLevel:          "info",
@@ -112,6 +114,7 @@ func (c Config) FromEnv(getenv func(string) string) (Config, error) {
 	str("DATABASE_URL", &c.DatabaseURL)
 	boolean("MIGRATE_ON_START", &c.MigrateOnStart)
 	integer("MAX_BODY_BYTES", &c.MaxBodyBytes)
+	integer("RETAIN_VERSIONS", &c.RetainVersions)
 	duration("TIMESTAMP_WINDOW", &c.TimestampWindow)
 	str("LOG_FORMAT", &c.LogFormat)
 	str("LOG_LEVEL", &c.LogLevel)
@@ -140,6 +143,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxBodyBytes < 1 {
 		errs = append(errs, errors.New("MAX_BODY_BYTES must be positive"))
+	}
+	if c.RetainVersions < 1 || c.RetainVersions > 1_000_000 {
+		errs = append(errs, errors.New("RETAIN_VERSIONS must be between 1 and 1000000"))
 	}
 	if c.TimestampWindow <= 0 {
 		errs = append(errs, errors.New("TIMESTAMP_WINDOW must be positive"))

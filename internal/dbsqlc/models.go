@@ -8,6 +8,16 @@ import (
 	"time"
 )
 
+type AuditLog struct {
+	ID        int64
+	TenantID  int64
+	NodeKey   []byte
+	Action    string
+	Network   string
+	Detail    []byte
+	CreatedAt time.Time
+}
+
 type AuthChallenge struct {
 	Challenge []byte
 	TenantID  int64
@@ -24,18 +34,34 @@ type AuthSession struct {
 	ExpiresAt time.Time
 }
 
-type Object struct {
-	ID        int64
+type NodeUploadHash struct {
 	TenantID  int64
 	NodeKey   []byte
-	Network   string
-	Label     string
-	ChannelID []byte
+	Sha256    []byte
+	CreatedAt time.Time
+}
+
+type Object struct {
+	ID            int64
+	TenantID      int64
+	NodeKey       []byte
+	Network       string
+	Label         string
+	ChannelID     []byte
+	Size          int64
+	Sha256        []byte
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
+	LatestVersion int64
+}
+
+type ObjectVersion struct {
+	ObjectID  int64
+	Version   int64
 	Payload   []byte
 	Size      int64
 	Sha256    []byte
 	CreatedAt time.Time
-	UpdatedAt time.Time
 }
 
 type Tenant struct {

@@ -10,17 +10,44 @@ import (
 	"time"
 )
 
-const objectGetPayload = `-- name: ObjectGetPayload :one
-SELECT payload
-FROM objects
+const objectDeleteNodeNetwork = `-- name: ObjectDeleteNodeNetwork :execrows
+DELETE FROM objects
 WHERE tenant_id = $1
   AND node_key = $2
   AND network = $3
-  AND label = $4
-  AND channel_id = $5
+`
+
+type ObjectDeleteNodeNetworkParams struct {
+	TenantID int64
+	NodeKey  []byte
+	Network  string
+}
+
+// Versions go with their objects (ON DELETE CASCADE); the node's upload
+// hashes stay, so captured uploads cannot be replayed into a new account.
+func (q *Queries) ObjectDeleteNodeNetwork(ctx context.Context, arg ObjectDeleteNodeNetworkParams) (int64, error) {
+	result, err := q.db.Exec(ctx, objectDeleteNodeNetwork, arg.TenantID, arg.NodeKey, arg.Network)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
+const objectGetPayload = `-- name: ObjectGetPayload :one
+SELECT v.payload
+FROM objects AS o
+JOIN object_versions AS v
+  ON v.object_id = o.id
+ AND v.version = CASE WHEN $1::bigint = 0 THEN o.latest_version ELSE $1::bigint END
+WHERE o.tenant_id = $2
+  AND o.node_key = $3
+  AND o.network = $4
+  AND o.label = $5
+  AND o.channel_id = $6
 `
 
 type ObjectGetPayloadParams struct {
+	Version   int64
 	TenantID  int64
 	NodeKey   []byte
 	Network   string
@@ -28,8 +55,11 @@ type ObjectGetPayloadParams struct {
 	ChannelID []byte
 }
 
+// The bytes of one version (@version = 0: the latest). A NULL payload is a
+// version whose bytes retention has dropped.
 func (q *Queries) ObjectGetPayload(ctx context.Context, arg ObjectGetPayloadParams) ([]byte, error) {
 	row := q.db.QueryRow(ctx, objectGetPayload,
+		arg.Version,
 		arg.TenantID,
 		arg.NodeKey,
 		arg.Network,
@@ -82,44 +112,179 @@ func (q *Queries) ObjectListKeys(ctx context.Context, arg ObjectListKeysParams) 
 	return items, nil
 }
 
-const objectUpsert = `-- name: ObjectUpsert :one
-INSERT INTO objects (tenant_id, node_key, network, label, channel_id, payload, size, sha256, created_at, updated_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)
-ON CONFLICT (tenant_id, node_key, network, label, channel_id) DO UPDATE
-SET payload = excluded.payload,
-    size = excluded.size,
-    sha256 = excluded.sha256,
-    updated_at = excluded.updated_at
-RETURNING id
+const objectLockNodeNetwork = `-- name: ObjectLockNodeNetwork :many
+SELECT id
+FROM objects
+WHERE tenant_id = $1
+  AND node_key = $2
+  AND network = $3
+FOR UPDATE
 `
 
-type ObjectUpsertParams struct {
-	TenantID  int64
-	NodeKey   []byte
-	Network   string
-	Label     string
-	ChannelID []byte
-	Payload   []byte
-	Size      int64
-	Sha256    []byte
-	Now       time.Time
+type ObjectLockNodeNetworkParams struct {
+	TenantID int64
+	NodeKey  []byte
+	Network  string
 }
 
-// Stores the latest bytes of one object; a persist of an existing key replaces
-// them in place.
-func (q *Queries) ObjectUpsert(ctx context.Context, arg ObjectUpsertParams) (int64, error) {
-	row := q.db.QueryRow(ctx, objectUpsert,
+// Locks every object of a node on a network, so a deletion counts exactly
+// what it removes while persists wait.
+func (q *Queries) ObjectLockNodeNetwork(ctx context.Context, arg ObjectLockNodeNetworkParams) ([]int64, error) {
+	rows, err := q.db.Query(ctx, objectLockNodeNetwork, arg.TenantID, arg.NodeKey, arg.Network)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []int64{}
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		items = append(items, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const objectPersist = `-- name: ObjectPersist :one
+SELECT p.outcome::text AS outcome, p.version::bigint AS version
+FROM persist_object($1::bigint, $2::bytea, $3::text, $4::text, $5::bytea,
+                    $6::bytea, $7::bytea, $8::timestamptz, $9::integer, $10::boolean) AS p
+`
+
+type ObjectPersistParams struct {
+	TenantID    int64
+	NodeKey     []byte
+	Network     string
+	Label       string
+	ChannelID   []byte
+	Payload     []byte
+	Sha256      []byte
+	Now         time.Time
+	Retain      int32
+	AllowReplay bool
+}
+
+type ObjectPersistRow struct {
+	Outcome string
+	Version int64
+}
+
+// One round trip: see persist_object in db/migrations/00003_versions.sql.
+func (q *Queries) ObjectPersist(ctx context.Context, arg ObjectPersistParams) (ObjectPersistRow, error) {
+	row := q.db.QueryRow(ctx, objectPersist,
 		arg.TenantID,
 		arg.NodeKey,
 		arg.Network,
 		arg.Label,
 		arg.ChannelID,
 		arg.Payload,
-		arg.Size,
 		arg.Sha256,
 		arg.Now,
+		arg.Retain,
+		arg.AllowReplay,
 	)
-	var id int64
-	err := row.Scan(&id)
-	return id, err
+	var i ObjectPersistRow
+	err := row.Scan(&i.Outcome, &i.Version)
+	return i, err
+}
+
+const objectStatsNodeNetwork = `-- name: ObjectStatsNodeNetwork :one
+SELECT count(DISTINCT o.id)::bigint AS objects,
+       count(v.version)::bigint AS versions,
+       coalesce(sum(v.size) FILTER (WHERE v.payload IS NOT NULL), 0)::bigint AS held_bytes
+FROM objects AS o
+LEFT JOIN object_versions AS v ON v.object_id = o.id
+WHERE o.tenant_id = $1
+  AND o.node_key = $2
+  AND o.network = $3
+`
+
+type ObjectStatsNodeNetworkParams struct {
+	TenantID int64
+	NodeKey  []byte
+	Network  string
+}
+
+type ObjectStatsNodeNetworkRow struct {
+	Objects   int64
+	Versions  int64
+	HeldBytes int64
+}
+
+func (q *Queries) ObjectStatsNodeNetwork(ctx context.Context, arg ObjectStatsNodeNetworkParams) (ObjectStatsNodeNetworkRow, error) {
+	row := q.db.QueryRow(ctx, objectStatsNodeNetwork, arg.TenantID, arg.NodeKey, arg.Network)
+	var i ObjectStatsNodeNetworkRow
+	err := row.Scan(&i.Objects, &i.Versions, &i.HeldBytes)
+	return i, err
+}
+
+const objectVersionList = `-- name: ObjectVersionList :many
+SELECT v.version, v.size, v.sha256, v.created_at, (v.payload IS NOT NULL)::boolean AS held
+FROM objects AS o
+JOIN object_versions AS v ON v.object_id = o.id
+WHERE o.tenant_id = $1
+  AND o.node_key = $2
+  AND o.network = $3
+  AND o.label = $4
+  AND o.channel_id = $5
+  AND v.version < $6
+ORDER BY v.version DESC
+LIMIT $7
+`
+
+type ObjectVersionListParams struct {
+	TenantID  int64
+	NodeKey   []byte
+	Network   string
+	Label     string
+	ChannelID []byte
+	Before    int64
+	MaxRows   int32
+}
+
+type ObjectVersionListRow struct {
+	Version   int64
+	Size      int64
+	Sha256    []byte
+	CreatedAt time.Time
+	Held      bool
+}
+
+// An object's history, newest first, from below version @before.
+func (q *Queries) ObjectVersionList(ctx context.Context, arg ObjectVersionListParams) ([]ObjectVersionListRow, error) {
+	rows, err := q.db.Query(ctx, objectVersionList,
+		arg.TenantID,
+		arg.NodeKey,
+		arg.Network,
+		arg.Label,
+		arg.ChannelID,
+		arg.Before,
+		arg.MaxRows,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []ObjectVersionListRow{}
+	for rows.Next() {
+		var i ObjectVersionListRow
+		if err := rows.Scan(
+			&i.Version,
+			&i.Size,
+			&i.Sha256,
+			&i.CreatedAt,
+			&i.Held,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }

@@ -10,17 +10,29 @@ import (
 )
 
 type Querier interface {
+	AuditInsert(ctx context.Context, arg AuditInsertParams) error
+	AuditListForNode(ctx context.Context, arg AuditListForNodeParams) ([]AuditListForNodeRow, error)
 	// Inserts a new challenge and, in the same statement, drops the node's
 	// expired ones and all but its newest @keep_existing live ones, so a node can
 	// neither pile up rows nor make a response check more than keep_existing+1.
 	ChallengeCreate(ctx context.Context, arg ChallengeCreateParams) error
 	ChallengeListLive(ctx context.Context, arg ChallengeListLiveParams) ([][]byte, error)
+	// Versions go with their objects (ON DELETE CASCADE); the node's upload
+	// hashes stay, so captured uploads cannot be replayed into a new account.
+	ObjectDeleteNodeNetwork(ctx context.Context, arg ObjectDeleteNodeNetworkParams) (int64, error)
+	// The bytes of one version (@version = 0: the latest). A NULL payload is a
+	// version whose bytes retention has dropped.
 	ObjectGetPayload(ctx context.Context, arg ObjectGetPayloadParams) ([]byte, error)
 	// Reads only this node's index range, whatever the size of the table.
 	ObjectListKeys(ctx context.Context, arg ObjectListKeysParams) ([]ObjectListKeysRow, error)
-	// Stores the latest bytes of one object; a persist of an existing key replaces
-	// them in place.
-	ObjectUpsert(ctx context.Context, arg ObjectUpsertParams) (int64, error)
+	// Locks every object of a node on a network, so a deletion counts exactly
+	// what it removes while persists wait.
+	ObjectLockNodeNetwork(ctx context.Context, arg ObjectLockNodeNetworkParams) ([]int64, error)
+	// One round trip: see persist_object in db/migrations/00003_versions.sql.
+	ObjectPersist(ctx context.Context, arg ObjectPersistParams) (ObjectPersistRow, error)
+	ObjectStatsNodeNetwork(ctx context.Context, arg ObjectStatsNodeNetworkParams) (ObjectStatsNodeNetworkRow, error)
+	// An object's history, newest first, from below version @before.
+	ObjectVersionList(ctx context.Context, arg ObjectVersionListParams) ([]ObjectVersionListRow, error)
 	// Consumes a live challenge and opens a session for its node in one
 	// statement: a challenge yields at most one token, even under concurrent
 	// responses. No row means the challenge was already used or has expired.

@@ -47,7 +47,7 @@ func TestTenantsMigrationKeepsData(t *testing.T) {
 	require.Nil(t, def.DisabledAt)
 	require.Empty(t, def.Labels)
 
-	got, err := store.GetObject(ctx, backup.ObjectKey{Tenant: def.ID, Node: node, Network: "bitcoin", Label: "channel_manager"})
+	got, err := store.GetObject(ctx, backup.ObjectKey{Tenant: def.ID, Node: node, Network: "bitcoin", Label: "channel_manager"}, 0)
 	require.NoError(t, err)
 	require.Equal(t, payload, got)
 }

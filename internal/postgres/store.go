@@ -3,6 +3,8 @@ package postgres
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -41,32 +43,129 @@ func (s *Store) WithTx(ctx context.Context, fn func(q *dbsqlc.Queries) error) er
 	return interpretError(err)
 }
 
-// PutObject stores the latest bytes of an object; it returns after commit.
-func (s *Store) PutObject(ctx context.Context, key backup.ObjectKey, payload []byte, sum [sha256.Size]byte, now time.Time) error {
-	_, err := s.q.ObjectUpsert(ctx, dbsqlc.ObjectUpsertParams{
-		TenantID:  int64(key.Tenant),
-		NodeKey:   key.Node[:],
-		Network:   string(key.Network),
-		Label:     key.Label,
-		ChannelID: channelIDBytes(key.ChannelID),
-		Payload:   payload,
-		Size:      int64(len(payload)),
-		Sha256:    sum[:],
-		Now:       now,
-	})
-	return interpretError(err)
+// PutObject stores payload as the next version of its object, in one round
+// trip, and returns after commit.
+func (s *Store) PutObject(ctx context.Context, key backup.ObjectKey, payload []byte, sum [sha256.Size]byte, now time.Time, retain int) (backup.PutResult, error) {
+	return s.persist(ctx, s.q, key, payload, sum[:], now, retain, false)
 }
 
-// GetObject returns an object's latest bytes.
-func (s *Store) GetObject(ctx context.Context, key backup.ObjectKey) ([]byte, error) {
+func (s *Store) persist(ctx context.Context, q *dbsqlc.Queries, key backup.ObjectKey, payload, sum []byte, now time.Time, retain int, allowReplay bool) (backup.PutResult, error) {
+	row, err := q.ObjectPersist(ctx, dbsqlc.ObjectPersistParams{
+		TenantID:    int64(key.Tenant),
+		NodeKey:     key.Node[:],
+		Network:     string(key.Network),
+		Label:       key.Label,
+		ChannelID:   channelIDBytes(key.ChannelID),
+		Payload:     payload,
+		Sha256:      sum,
+		Now:         now,
+		Retain:      int32(retain),
+		AllowReplay: allowReplay,
+	})
+	if err != nil {
+		return backup.PutResult{}, interpretError(err)
+	}
+	return backup.PutResult{Version: row.Version, Unchanged: row.Outcome == "unchanged"}, nil
+}
+
+// GetObject returns the bytes of one version of an object (0: the latest).
+func (s *Store) GetObject(ctx context.Context, key backup.ObjectKey, version int64) ([]byte, error) {
 	payload, err := s.q.ObjectGetPayload(ctx, dbsqlc.ObjectGetPayloadParams{
 		TenantID:  int64(key.Tenant),
 		NodeKey:   key.Node[:],
 		Network:   string(key.Network),
 		Label:     key.Label,
 		ChannelID: channelIDBytes(key.ChannelID),
+		Version:   version,
 	})
-	return payload, interpretError(err)
+	if err != nil {
+		return nil, interpretError(err)
+	}
+	if payload == nil {
+		return nil, backup.ErrPayloadDropped
+	}
+	return payload, nil
+}
+
+// ObjectVersions returns an object's versions below before, newest first.
+func (s *Store) ObjectVersions(ctx context.Context, key backup.ObjectKey, before int64, limit int) ([]backup.VersionInfo, error) {
+	rows, err := s.q.ObjectVersionList(ctx, dbsqlc.ObjectVersionListParams{
+		TenantID:  int64(key.Tenant),
+		NodeKey:   key.Node[:],
+		Network:   string(key.Network),
+		Label:     key.Label,
+		ChannelID: channelIDBytes(key.ChannelID),
+		Before:    before,
+		MaxRows:   int32(limit),
+	})
+	if err != nil {
+		return nil, interpretError(err)
+	}
+	out := make([]backup.VersionInfo, len(rows))
+	for i, r := range rows {
+		out[i] = backup.VersionInfo{Version: r.Version, Size: r.Size, SHA256: hex.EncodeToString(r.Sha256), CreatedAt: r.CreatedAt, Held: r.Held}
+	}
+	return out, nil
+}
+
+// DeleteObjects removes every object and version of a node on a network and
+// records the deletion in the audit log, in one transaction.
+func (s *Store) DeleteObjects(ctx context.Context, tenant backup.TenantID, node backup.NodeKey, network backup.Network, now time.Time) (backup.Deletion, error) {
+	var d backup.Deletion
+	err := s.WithTx(ctx, func(q *dbsqlc.Queries) error {
+		scope := dbsqlc.ObjectLockNodeNetworkParams{TenantID: int64(tenant), NodeKey: node[:], Network: string(network)}
+		if _, err := q.ObjectLockNodeNetwork(ctx, scope); err != nil {
+			return err
+		}
+		stats, err := q.ObjectStatsNodeNetwork(ctx, dbsqlc.ObjectStatsNodeNetworkParams(scope))
+		if err != nil {
+			return err
+		}
+		if _, err := q.ObjectDeleteNodeNetwork(ctx, dbsqlc.ObjectDeleteNodeNetworkParams(scope)); err != nil {
+			return err
+		}
+		d = backup.Deletion{Objects: stats.Objects, Versions: stats.Versions, Bytes: stats.HeldBytes}
+		return s.audit(ctx, q, tenant, node, "account_deleted", network, d, now)
+	})
+	return d, err
+}
+
+// RestoreVersion makes a copy of an old version the object's latest
+// version: an operator's way back from a bad upload. The replay rule does
+// not apply, and the audit log records it.
+func (s *Store) RestoreVersion(ctx context.Context, key backup.ObjectKey, version int64, now time.Time, retain int) (backup.PutResult, error) {
+	var res backup.PutResult
+	err := s.WithTx(ctx, func(q *dbsqlc.Queries) error {
+		payload, err := q.ObjectGetPayload(ctx, dbsqlc.ObjectGetPayloadParams{
+			TenantID:  int64(key.Tenant),
+			NodeKey:   key.Node[:],
+			Network:   string(key.Network),
+			Label:     key.Label,
+			ChannelID: channelIDBytes(key.ChannelID),
+			Version:   version,
+		})
+		if err != nil {
+			return err
+		}
+		if payload == nil {
+			return backup.ErrPayloadDropped
+		}
+		sum := sha256.Sum256(payload)
+		if res, err = s.persist(ctx, q, key, payload, sum[:], now, retain, true); err != nil {
+			return err
+		}
+		detail := map[string]any{"label": key.Label, "channel_id": hex.EncodeToString(key.ChannelID), "from_version": version, "new_version": res.Version, "unchanged": res.Unchanged}
+		return s.audit(ctx, q, key.Tenant, key.Node, "version_restored", key.Network, detail, now)
+	})
+	return res, err
+}
+
+func (s *Store) audit(ctx context.Context, q *dbsqlc.Queries, tenant backup.TenantID, node backup.NodeKey, action string, network backup.Network, detail any, now time.Time) error {
+	b, err := json.Marshal(detail)
+	if err != nil {
+		return err
+	}
+	return q.AuditInsert(ctx, dbsqlc.AuditInsertParams{TenantID: int64(tenant), NodeKey: node[:], Action: action, Network: string(network), Detail: b, Now: now})
 }
 
 // ListObjectKeys returns the keys of a node's objects on one network.
@@ -158,6 +257,8 @@ func interpretError(err error) error {
 		switch pgErr.Code {
 		case "23505": // unique_violation
 			return &wrapped{backup.Errorf(backup.ECONFLICT, "conflicting write, try again"), err}
+		case "LBR01": // raised by persist_object
+			return &wrapped{backup.Errorf(backup.ECONFLICT, "this node uploaded these exact bytes before: a replayed upload is refused"), err}
 		case "57P01", "57P02", "57P03", "53300": // shutdown, crash, cannot connect now, too many connections
 			return &wrapped{backup.Errorf(backup.EUNAVAILABLE, "storage unavailable, try again"), err}
 		}
