@@ -6,6 +6,7 @@
 //	keygen   print a new server key pair
 //	db-stop  stop the project-local PostgreSQL that dev started
 //	tenant   administer tenants (wallet apps served by this deployment)
+//	object   an object's version history, and restoring an old version
 package main
 
 import (
@@ -47,6 +48,7 @@ commands:
   keygen   print a new server key pair (SECRET_KEY, PUBLIC_KEY)
   db-stop  stop the project-local PostgreSQL that dev started under .data/
   tenant   add, list, show, disable, enable tenants and add labels (server tenant for help)
+  object   history and restore of an object's versions (server object for help)
 `
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -68,6 +70,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return devdb.Stop(ctx, ".data")
 	case "tenant":
 		return tenantCmd(ctx, args, getenv, stdout)
+	case "object":
+		return objectCmd(ctx, args, getenv, stdout)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

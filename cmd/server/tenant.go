@@ -12,8 +12,6 @@ import (
 	"time"
 
 	"ldkbackup/internal/backup"
-	"ldkbackup/internal/config"
-	"ldkbackup/internal/postgres"
 	"ldkbackup/internal/tenant"
 )
 
@@ -35,23 +33,12 @@ func tenantCmd(ctx context.Context, args []string, getenv func(string) string, s
 		fmt.Fprint(stdout, tenantUsage)
 		return errors.New("tenant: no command given")
 	}
-	cfg, err := loadConfig(config.Default(), getenv)
+	a, err := openAdmin(ctx, getenv)
 	if err != nil {
 		return err
 	}
-	if cfg.DatabaseURL == "" {
-		return errors.New("DATABASE_URL is not set")
-	}
-	kek, err := cfg.KEK()
-	if err != nil {
-		return err
-	}
-	pool, err := postgres.Open(ctx, cfg.DatabaseURL)
-	if err != nil {
-		return err
-	}
-	defer pool.Close()
-	dir := tenant.NewDirectory(postgres.NewStore(pool), nil, kek, time.Now)
+	defer a.close()
+	dir := a.tenants
 
 	cmd, args := args[0], args[1:]
 	switch cmd {
@@ -120,9 +107,10 @@ func tenantCmd(ctx context.Context, args []string, getenv func(string) string, s
 	return fmt.Errorf("tenant: unknown command %q", cmd)
 }
 
-// parseWithPositionals parses flags that may stand before or after exactly n
-// positional arguments ("add acme --name Acme" and "add --name Acme acme").
-func parseWithPositionals(fs *flag.FlagSet, args []string, n int) ([]string, error) {
+// parseWithPositionals parses flags that may stand before or after the
+// positional arguments ("add acme --name Acme" and "add --name Acme acme"),
+// of which there must be min to max (max defaults to min).
+func parseWithPositionals(fs *flag.FlagSet, args []string, min int, max ...int) ([]string, error) {
 	fs.SetOutput(io.Discard)
 	var pos []string
 	for {
@@ -136,8 +124,15 @@ func parseWithPositionals(fs *flag.FlagSet, args []string, n int) ([]string, err
 		pos = append(pos, args[0])
 		args = args[1:]
 	}
-	if len(pos) != n {
-		return nil, fmt.Errorf("%s: want %d argument(s), got %d", fs.Name(), n, len(pos))
+	hi := min
+	if len(max) > 0 {
+		hi = max[0]
+	}
+	if len(pos) < min || len(pos) > hi {
+		if hi == min {
+			return nil, fmt.Errorf("%s: want %d argument(s), got %d", fs.Name(), min, len(pos))
+		}
+		return nil, fmt.Errorf("%s: want %d to %d arguments, got %d", fs.Name(), min, hi, len(pos))
 	}
 	return pos, nil
 }

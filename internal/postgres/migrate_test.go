@@ -61,3 +61,42 @@ func TestMigrationsRollBack(t *testing.T) {
 	require.NoError(t, postgres.MigrateDownTo(ctx, dbURL, 0))
 	require.NoError(t, postgres.Migrate(ctx, dbURL, slog.New(slog.DiscardHandler)))
 }
+
+// TestVersionsMigrationKeepsData: an object stored before versions existed
+// is version 1 afterwards, and its bytes count as uploaded (no replay).
+func TestVersionsMigrationKeepsData(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dbURL := pgtest.NewBlankDatabase(t)
+	require.NoError(t, postgres.MigrateTo(ctx, dbURL, 2))
+
+	pool, err := pgxpool.New(ctx, dbURL)
+	require.NoError(t, err)
+	defer pool.Close()
+	node := backup.NodeKey{0x03, 0xbb}
+	payload := []byte("stored at version 2")
+	sum := sha256.Sum256(payload)
+	_, err = pool.Exec(ctx, `INSERT INTO objects (tenant_id, node_key, network, label, channel_id, payload, size, sha256, created_at, updated_at)
+		VALUES (1, $1, 'signet', 'channel_monitor', $2, $3, $4, $5, now(), now())`, node[:], make([]byte, 32), payload, len(payload), sum[:])
+	require.NoError(t, err)
+
+	require.NoError(t, postgres.Migrate(ctx, dbURL, slog.New(slog.DiscardHandler)))
+	store := postgres.NewStore(pool)
+	key := backup.ObjectKey{Tenant: backup.DefaultTenant, Node: node, Network: "signet", Label: "channel_monitor", ChannelID: make([]byte, 32)}
+	vs, err := store.ObjectVersions(ctx, key, 1<<62, 10)
+	require.NoError(t, err)
+	require.Len(t, vs, 1)
+	require.EqualValues(t, 1, vs[0].Version)
+	require.True(t, vs[0].Held)
+	got, err := store.GetObject(ctx, key, 1)
+	require.NoError(t, err)
+	require.Equal(t, payload, got)
+
+	other := key
+	other.Label, other.ChannelID = "channel_manager", nil
+	_, err = store.PutObject(ctx, other, payload, sum, time.Now(), 5)
+	require.Equal(t, backup.ECONFLICT, backup.ErrorCode(err), "the migrated bytes are known: replaying them elsewhere is refused")
+	res, err := store.PutObject(ctx, key, payload, sum, time.Now(), 5)
+	require.NoError(t, err)
+	require.True(t, res.Unchanged)
+}

@@ -81,13 +81,7 @@ var errUnknownTenant = backup.Errorf(backup.ENOTFOUND, "unknown or disabled tena
 // Resolve returns the tenant a request addresses by slug. Unknown, disabled
 // and malformed slugs are all "not found", so probing tells nothing.
 func (d *Directory) Resolve(ctx context.Context, slug string) (*backup.Tenant, error) {
-	if !slugPattern.MatchString(slug) {
-		return nil, errUnknownTenant
-	}
-	r, err := d.store.TenantBySlug(ctx, slug)
-	if errors.Is(err, backup.ErrNotFound) {
-		return nil, errUnknownTenant
-	}
+	r, err := d.find(ctx, slug)
 	if err != nil {
 		return nil, err
 	}
@@ -99,6 +93,27 @@ func (d *Directory) Resolve(ctx context.Context, slug string) (*backup.Tenant, e
 		return nil, err
 	}
 	return &backup.Tenant{ID: r.ID, Slug: r.Slug, ServerKey: key, Labels: backup.NewLabelPolicy(r.Labels)}, nil
+}
+
+// Find returns a tenant, disabled or not, without its server key: for an
+// operator's commands, which sign nothing.
+func (d *Directory) Find(ctx context.Context, slug string) (*backup.Tenant, error) {
+	r, err := d.find(ctx, slug)
+	if err != nil {
+		return nil, err
+	}
+	return &backup.Tenant{ID: r.ID, Slug: r.Slug, Labels: backup.NewLabelPolicy(r.Labels)}, nil
+}
+
+func (d *Directory) find(ctx context.Context, slug string) (Record, error) {
+	if !slugPattern.MatchString(slug) {
+		return Record{}, errUnknownTenant
+	}
+	r, err := d.store.TenantBySlug(ctx, slug)
+	if errors.Is(err, backup.ErrNotFound) {
+		return Record{}, errUnknownTenant
+	}
+	return r, err
 }
 
 func (d *Directory) serverKey(r Record) (*btcec.PrivateKey, error) {

@@ -1,0 +1,49 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"ldkbackup/internal/backup"
+	"ldkbackup/internal/config"
+	"ldkbackup/internal/postgres"
+	"ldkbackup/internal/tenant"
+)
+
+// admin is what the operator commands work with: the database, the tenant
+// directory and the object service, as the server builds them.
+type admin struct {
+	cfg     config.Config
+	store   *postgres.Store
+	tenants *tenant.Directory
+	objects *backup.Service
+	close   func()
+}
+
+// openAdmin reads the settings as serve does and connects to DATABASE_URL.
+func openAdmin(ctx context.Context, getenv func(string) string) (*admin, error) {
+	cfg, err := loadConfig(config.Default(), getenv)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.DatabaseURL == "" {
+		return nil, errors.New("DATABASE_URL is not set")
+	}
+	kek, err := cfg.KEK()
+	if err != nil {
+		return nil, err
+	}
+	pool, err := postgres.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return nil, err
+	}
+	store := postgres.NewStore(pool)
+	return &admin{
+		cfg:     cfg,
+		store:   store,
+		tenants: tenant.NewDirectory(store, nil, kek, time.Now),
+		objects: backup.NewService(store, time.Now, int(cfg.RetainVersions)),
+		close:   pool.Close,
+	}, nil
+}
