@@ -3,7 +3,9 @@ package api
 import (
 	"errors"
 	"log/slog"
+	"math"
 	"net/http"
+	"strconv"
 
 	"github.com/gin-gonic/gin"
 
@@ -15,8 +17,10 @@ var statusByCode = map[string]int{
 	backup.EINVALID:      http.StatusBadRequest,
 	backup.EUNAUTHORIZED: http.StatusUnauthorized,
 	backup.ENOTFOUND:     http.StatusNotFound,
+	backup.EQUOTA:        http.StatusForbidden,
 	backup.ECONFLICT:     http.StatusConflict,
 	backup.ETOOLARGE:     http.StatusRequestEntityTooLarge,
+	backup.ERATELIMITED:  http.StatusTooManyRequests,
 	backup.EUNAVAILABLE:  http.StatusServiceUnavailable,
 	backup.EINTERNAL:     http.StatusInternalServerError,
 }
@@ -45,6 +49,17 @@ func (h *handlers) fail(c *gin.Context, err error) {
 	}
 	h.deps.Logger.Log(c.Request.Context(), level, "request refused",
 		"request_id", c.GetString(ctxRequestID), "route", c.FullPath(), "status", status, "error", err.Error())
+	body := gin.H{}
+	var e *backup.Error
+	if errors.As(err, &e) {
+		for k, v := range e.Details {
+			body[k] = v
+		}
+		if e.RetryAfter > 0 {
+			c.Header("Retry-After", strconv.Itoa(int(math.Ceil(e.RetryAfter.Seconds()))))
+		}
+	}
+	body["error"] = msg
 	c.Header("Cache-Control", "no-store")
-	c.AbortWithStatusJSON(status, gin.H{"error": msg})
+	c.AbortWithStatusJSON(status, body)
 }

@@ -85,6 +85,7 @@ func (h *handlers) persist(c *gin.Context) {
 		Label:      c.Query("label"),
 		ChannelID:  c.Query("channelId"),
 		Body:       body,
+		Address:    addressOf(c),
 	})
 	if err != nil {
 		h.fail(c, err)

@@ -5,11 +5,13 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"time"
 
 	"github.com/gin-gonic/gin"
 
 	"ldkbackup/internal/backup"
+	"ldkbackup/internal/limits"
 )
 
 // Keys of values middleware leaves in the gin context.
@@ -85,6 +87,45 @@ func (h *handlers) resolveTenant(slug func(*gin.Context) string) gin.HandlerFunc
 
 func tenantOf(c *gin.Context) *backup.Tenant {
 	return c.MustGet(ctxTenant).(*backup.Tenant)
+}
+
+// addressOf is the client address that per-address limits count.
+func addressOf(c *gin.Context) string { return limits.ClientAddress(c.ClientIP()) }
+
+// countAddress counts every request against the client address and refuses
+// it past the limit.
+func (h *handlers) countAddress(c *gin.Context) {
+	if err := h.deps.Limiter.HitAddress(c.Request.Context(), tenantOf(c), addressOf(c)); err != nil {
+		h.fail(c, err)
+		return
+	}
+	c.Next()
+}
+
+// guardAddress refuses a request from an address over its limit before any
+// proof is checked, and counts the request against the address when its
+// proof (signature or token) fails.
+func (h *handlers) guardAddress(c *gin.Context) {
+	t, addr := tenantOf(c), addressOf(c)
+	if err := h.deps.Limiter.CheckAddress(c.Request.Context(), t, addr); err != nil {
+		h.fail(c, err)
+		return
+	}
+	c.Next()
+	if c.Writer.Status() == http.StatusUnauthorized {
+		if err := h.deps.Limiter.HitAddress(c.Request.Context(), t, addr); err != nil && backup.ErrorCode(err) != backup.ERATELIMITED {
+			h.deps.Logger.Warn("counting a failed proof", "error", err)
+		}
+	}
+}
+
+// limitNode counts a proven read against the node.
+func (h *handlers) limitNode(c *gin.Context) {
+	if err := h.deps.Limiter.HitNode(c.Request.Context(), tenantOf(c), nodeOf(c)); err != nil {
+		h.fail(c, err)
+		return
+	}
+	c.Next()
 }
 
 // requireToken admits a request only with a live bearer token and records

@@ -35,25 +35,43 @@ type AuthService interface {
 	Authenticate(ctx context.Context, tenant backup.TenantID, authorization string) (backup.NodeKey, error)
 }
 
+// Limiter applies the rate limits checked outside a write.
+type Limiter interface {
+	HitAddress(ctx context.Context, t *backup.Tenant, addr string) error
+	CheckAddress(ctx context.Context, t *backup.Tenant, addr string) error
+	HitNode(ctx context.Context, t *backup.Tenant, node backup.NodeKey) error
+}
+
 // Deps is everything the router needs.
 type Deps struct {
 	Backup       BackupService
 	Auth         AuthService
 	Tenants      TenantResolver
+	Limiter      Limiter
 	Logger       *slog.Logger
 	MaxBodyBytes int64
 	Version      string
+	// TrustedProxies are the CIDRs whose X-Forwarded-For names the client;
+	// from anyone else the header is ignored.
+	TrustedProxies []string
 }
 
 // Policy is who may call a route.
 type Policy string
 
 const (
-	// PolicyPublic routes need no proof of anything.
+	// PolicyPublic routes need no proof of anything and cost nothing.
 	PolicyPublic Policy = "public"
-	// PolicySigned routes carry the node's signature in each request.
+	// PolicyLogin routes (challenge and response) count every request
+	// against the client address, before any signature is checked.
+	PolicyLogin Policy = "login"
+	// PolicySigned routes carry the node's signature in each request. An
+	// address over its limit is refused before the signature is checked; a
+	// failed signature counts against it. Node limits apply in the write.
 	PolicySigned Policy = "signed"
-	// PolicyToken routes need a bearer token from auth/response.
+	// PolicyToken routes need a bearer token from auth/response: refused for
+	// an address over its limit, failed tokens count against the address,
+	// and each proven request counts against the node.
 	PolicyToken Policy = "token"
 )
 
@@ -81,8 +99,8 @@ const (
 func (h *handlers) routes() []route {
 	return []route{
 		{Route{http.MethodGet, "/status", PolicyPublic}, h.status},
-		{Route{http.MethodPost, "/auth/challenge", PolicyPublic}, h.authChallenge},
-		{Route{http.MethodPost, "/auth/response", PolicyPublic}, h.authResponse},
+		{Route{http.MethodPost, "/auth/challenge", PolicyLogin}, h.authChallenge},
+		{Route{http.MethodPost, "/auth/response", PolicyLogin}, h.authResponse},
 		{Route{http.MethodPost, "/persist", PolicySigned}, h.persist},
 		{Route{http.MethodGet, "/list", PolicyToken}, h.list},
 		{Route{http.MethodGet, "/retrieve", PolicyToken}, h.retrieve},
@@ -106,11 +124,17 @@ func (h *handlers) mounts() []struct {
 }
 
 // NewRouter builds the HTTP handler of the public port.
-func NewRouter(d Deps) *gin.Engine {
+func NewRouter(d Deps) (*gin.Engine, error) {
 	gin.SetMode(gin.ReleaseMode)
 	h := &handlers{deps: d}
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
+	// gin trusts every proxy unless told otherwise: only the configured ones
+	// may name the client, and only through X-Forwarded-For.
+	if err := r.SetTrustedProxies(d.TrustedProxies); err != nil {
+		return nil, err
+	}
+	r.RemoteIPHeaders = []string{"X-Forwarded-For"}
 	r.Use(h.requestLog, h.recover)
 	r.NoRoute(func(c *gin.Context) { h.fail(c, backup.Errorf(backup.ENOTFOUND, "no such endpoint")) })
 	r.NoMethod(func(c *gin.Context) {
@@ -118,14 +142,24 @@ func NewRouter(d Deps) *gin.Engine {
 	})
 	for _, m := range h.mounts() {
 		for _, rt := range h.routes() {
-			chain := []gin.HandlerFunc{m.tenant}
-			if rt.Policy == PolicyToken {
-				chain = append(chain, h.requireToken)
-			}
+			chain := append([]gin.HandlerFunc{m.tenant}, h.policy(rt.Policy)...)
 			r.Handle(rt.Method, m.prefix+rt.Path, append(chain, rt.handler)...)
 		}
 	}
-	return r
+	return r, nil
+}
+
+// policy is the middleware each policy puts before a route's handler.
+func (h *handlers) policy(p Policy) []gin.HandlerFunc {
+	switch p {
+	case PolicyLogin:
+		return []gin.HandlerFunc{h.countAddress}
+	case PolicySigned:
+		return []gin.HandlerFunc{h.guardAddress}
+	case PolicyToken:
+		return []gin.HandlerFunc{h.guardAddress, h.requireToken, h.limitNode}
+	}
+	return nil
 }
 
 // Routes lists every route, under every tenant prefix, with its policy.

@@ -14,8 +14,8 @@ func TestRoutePolicies(t *testing.T) {
 	for _, prefix := range []string{"/v1", "/t/:tenant/v1"} {
 		want = append(want,
 			Route{"GET", prefix + "/status", PolicyPublic},
-			Route{"POST", prefix + "/auth/challenge", PolicyPublic},
-			Route{"POST", prefix + "/auth/response", PolicyPublic},
+			Route{"POST", prefix + "/auth/challenge", PolicyLogin},
+			Route{"POST", prefix + "/auth/response", PolicyLogin},
 			Route{"POST", prefix + "/persist", PolicySigned},
 			Route{"GET", prefix + "/list", PolicyToken},
 			Route{"GET", prefix + "/retrieve", PolicyToken},
@@ -28,7 +28,7 @@ func TestRoutePolicies(t *testing.T) {
 
 func TestEveryDomainCodeHasAStatus(t *testing.T) {
 	t.Parallel()
-	for _, code := range []string{"invalid", "unauthorized", "not_found", "conflict", "too_large", "unavailable", "internal"} {
+	for _, code := range []string{"invalid", "unauthorized", "not_found", "conflict", "too_large", "quota", "rate_limited", "unavailable", "internal"} {
 		_, ok := statusByCode[code]
 		require.True(t, ok, code)
 	}

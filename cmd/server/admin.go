@@ -42,7 +42,7 @@ func openAdmin(ctx context.Context, getenv func(string) string) (*admin, error) 
 	return &admin{
 		cfg:     cfg,
 		store:   store,
-		tenants: tenant.NewDirectory(store, nil, kek, time.Now),
+		tenants: tenant.NewDirectory(store, tenant.Config{KEK: kek, Limits: cfg.Limits(), RateLimits: cfg.RateLimits}, time.Now),
 		objects: backup.NewService(store, time.Now, int(cfg.RetainVersions)),
 		close:   pool.Close,
 	}, nil

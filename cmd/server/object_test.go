@@ -29,7 +29,7 @@ func TestObjectHistoryAndRestore(t *testing.T) {
 	key := backup.ObjectKey{Tenant: backup.DefaultTenant, Node: node, Network: "bitcoin", Label: "channel_manager"}
 	for i := 1; i <= 4; i++ {
 		body := []byte(fmt.Sprint("state ", i))
-		_, err := store.PutObject(ctx, key, body, sha256.Sum256(body), time.Now(), 3)
+		_, err := store.PutObject(ctx, key, body, sha256.Sum256(body), time.Now(), 3, backup.WriteLimits{})
 		require.NoError(t, err)
 	}
 

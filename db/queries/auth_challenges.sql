@@ -26,3 +26,6 @@ WHERE tenant_id = @tenant_id
   AND node_key = @node_key
   AND expires_at > @now
 ORDER BY created_at DESC;
+
+-- name: ChallengeDeleteExpired :execrows
+DELETE FROM auth_challenges WHERE expires_at <= @now;

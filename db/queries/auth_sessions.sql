@@ -27,3 +27,6 @@ FROM auth_sessions
 WHERE token_hash = @token_hash
   AND tenant_id = @tenant_id
   AND expires_at > @now;
+
+-- name: SessionDeleteExpired :execrows
+DELETE FROM auth_sessions WHERE expires_at <= @now;

@@ -1,8 +1,10 @@
 -- name: ObjectPersist :one
--- One round trip: see persist_object in db/migrations/00003_versions.sql.
+-- One round trip: see persist_object in db/migrations/00004_limits.sql.
 SELECT p.outcome::text AS outcome, p.version::bigint AS version
 FROM persist_object(@tenant_id::bigint, @node_key::bytea, @network::text, @label::text, @channel_id::bytea,
-                    @payload::bytea, @sha256::bytea, @now::timestamptz, @retain::integer, @allow_replay::boolean) AS p;
+                    @payload::bytea, @sha256::bytea, @now::timestamptz, @retain::integer, @allow_replay::boolean,
+                    @node_rate_key::text, @node_rate_limit::integer, @new_node_key::text, @new_node_limit::integer,
+                    @quota_bytes::bigint, @quota_objects::integer) AS p;
 
 -- name: ObjectGetPayload :one
 -- The bytes of one version (@version = 0: the latest). A NULL payload is a
@@ -52,11 +54,17 @@ WHERE tenant_id = @tenant_id
 FOR UPDATE;
 
 -- name: ObjectStatsNodeNetwork :one
-SELECT count(DISTINCT o.id)::bigint AS objects,
-       count(v.version)::bigint AS versions,
-       coalesce(sum(v.size) FILTER (WHERE v.payload IS NOT NULL), 0)::bigint AS held_bytes
+-- latest_bytes is what the objects count against the node's quota.
+SELECT count(*)::bigint AS objects,
+       coalesce(sum(o.size), 0)::bigint AS latest_bytes,
+       coalesce(sum(v.versions), 0)::bigint AS versions,
+       coalesce(sum(v.held_bytes), 0)::bigint AS held_bytes
 FROM objects AS o
-LEFT JOIN object_versions AS v ON v.object_id = o.id
+CROSS JOIN LATERAL (
+    SELECT count(*) AS versions, sum(size) FILTER (WHERE payload IS NOT NULL) AS held_bytes
+    FROM object_versions
+    WHERE object_id = o.id
+) AS v
 WHERE o.tenant_id = @tenant_id
   AND o.node_key = @node_key
   AND o.network = @network;
@@ -68,3 +76,10 @@ DELETE FROM objects
 WHERE tenant_id = @tenant_id
   AND node_key = @node_key
   AND network = @network;
+
+-- name: ObjectCountByNetwork :many
+SELECT network, count(*)::bigint AS objects, max(updated_at)::timestamptz AS last_write
+FROM objects
+WHERE tenant_id = @tenant_id AND node_key = @node_key
+GROUP BY network
+ORDER BY network;

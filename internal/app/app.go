@@ -18,6 +18,7 @@ import (
 	"ldkbackup/internal/auth"
 	"ldkbackup/internal/backup"
 	"ldkbackup/internal/config"
+	"ldkbackup/internal/limits"
 	"ldkbackup/internal/postgres"
 	"ldkbackup/internal/tenant"
 )
@@ -29,6 +30,8 @@ var Version = "dev"
 type App struct {
 	cfg      config.Config
 	logger   *slog.Logger
+	now      func() time.Time
+	store    *postgres.Store
 	pool     *pgxpool.Pool
 	server   *http.Server
 	listener net.Listener
@@ -61,18 +64,34 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, now func()
 	if err != nil {
 		return nil, err
 	}
+	if !cfg.RateLimits {
+		logger.Warn("RATE_LIMITS=off: no rate limits are enforced (quotas and the body limit still are); never run a public deployment like this")
+	}
+	proxies, err := cfg.TrustedProxyList()
+	if err != nil {
+		pool.Close()
+		return nil, err
+	}
 	store := postgres.NewStore(pool)
-	router := api.NewRouter(api.Deps{
-		Backup:       backup.NewService(store, now, int(cfg.RetainVersions)),
-		Auth:         auth.NewService(store, now, cfg.TimestampWindow),
-		Tenants:      tenant.NewDirectory(store, serverKey, kek, now),
-		Logger:       logger,
-		MaxBodyBytes: cfg.MaxBodyBytes,
-		Version:      Version,
+	router, err := api.NewRouter(api.Deps{
+		Backup:         backup.NewService(store, now, int(cfg.RetainVersions)),
+		Auth:           auth.NewService(store, now, cfg.TimestampWindow),
+		Tenants:        tenant.NewDirectory(store, tenant.Config{DefaultKey: serverKey, KEK: kek, Limits: cfg.Limits(), RateLimits: cfg.RateLimits}, now),
+		Limiter:        limits.NewLimiter(store, now),
+		Logger:         logger,
+		MaxBodyBytes:   cfg.MaxBodyBytes,
+		Version:        Version,
+		TrustedProxies: proxies,
 	})
+	if err != nil {
+		pool.Close()
+		return nil, err
+	}
 	return &App{
 		cfg:    cfg,
 		logger: logger,
+		now:    now,
+		store:  store,
 		pool:   pool,
 		server: &http.Server{
 			Handler:           router,
@@ -103,12 +122,16 @@ func (a *App) Start() error {
 // URL is the base URL clients use, e.g. http://127.0.0.1:3003.
 func (a *App) URL() string { return "http://" + a.listener.Addr().String() }
 
-// Run starts the server and serves until ctx is done, then shuts down.
+// Run starts the server and housekeeping and serves until ctx is done, then
+// shuts down.
 func (a *App) Run(ctx context.Context) error {
 	if err := a.Start(); err != nil {
 		a.pool.Close()
 		return err
 	}
+	hkCtx, stopHousekeeping := context.WithCancel(ctx)
+	defer stopHousekeeping()
+	go a.housekeep(hkCtx)
 	select {
 	case err := <-a.served:
 		a.pool.Close()
@@ -116,6 +139,30 @@ func (a *App) Run(ctx context.Context) error {
 	case <-ctx.Done():
 	}
 	return a.Close()
+}
+
+// housekeep sweeps expired login state and rate counters every
+// HousekeepingInterval; replicas take turns through an advisory lock.
+func (a *App) housekeep(ctx context.Context) {
+	t := time.NewTicker(a.cfg.HousekeepingInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		sw, err := a.store.Housekeep(ctx, a.now())
+		if err != nil {
+			if ctx.Err() == nil {
+				a.logger.Warn("housekeeping failed", "error", err)
+			}
+			continue
+		}
+		if sw.Ran {
+			a.logger.Info("housekeeping", "challenges", sw.Challenges, "sessions", sw.Sessions, "rate_counters", sw.RateCounters)
+		}
+	}
 }
 
 // Close stops accepting requests, lets in-flight ones (a persist being

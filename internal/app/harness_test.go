@@ -98,7 +98,7 @@ func (h *harness) addTenant(slug string) string {
 	h.t.Helper()
 	kek, err := h.cfg.KEK()
 	require.NoError(h.t, err)
-	r, err := tenant.NewDirectory(postgres.NewStore(h.pool), nil, kek, time.Now).Create(context.Background(), slug, "Tenant "+slug)
+	r, err := tenant.NewDirectory(postgres.NewStore(h.pool), tenant.Config{KEK: kek}, time.Now).Create(context.Background(), slug, "Tenant "+slug)
 	require.NoError(h.t, err)
 	return hex.EncodeToString(r.PublicKey)
 }
@@ -128,8 +128,9 @@ func (h *harness) tenantClient(baseURL, serverPub string, secret []byte, style c
 	return c
 }
 
-// snapshot renders every row of every table, so a test can assert that a
-// refused request changed nothing.
+// snapshot renders every row of every table of stored data, so a test can
+// assert that a refused request changed nothing. Rate counters and refusal
+// counts are left out: counting a refused request is their job.
 func (h *harness) snapshot() string {
 	h.t.Helper()
 	var b strings.Builder
@@ -139,6 +140,8 @@ func (h *harness) snapshot() string {
 		`SELECT tenant_id, node_key, sha256, created_at FROM node_upload_hashes ORDER BY tenant_id, node_key, sha256`,
 		`SELECT id, tenant_id, node_key, action, network, detail, created_at FROM audit_log ORDER BY id`,
 		`SELECT tenant_id, label, label_group, created_at FROM tenant_labels ORDER BY tenant_id, label`,
+		`SELECT tenant_id, node_key, bytes, objects, first_seen FROM node_usage ORDER BY tenant_id, node_key`,
+		`SELECT tenant_id, node_key, quota_bytes, quota_objects, updated_at FROM node_quotas ORDER BY tenant_id, node_key`,
 		`SELECT challenge, tenant_id, node_key, created_at, expires_at FROM auth_challenges ORDER BY challenge`,
 		`SELECT token_hash, tenant_id, node_key, created_at, expires_at FROM auth_sessions ORDER BY token_hash`,
 		`SELECT id, slug, name, created_at, disabled_at FROM tenants ORDER BY id`,
@@ -297,3 +300,5 @@ func (h *harness) login(n node) string {
 	require.True(h.t, ok)
 	return tok
 }
+
+func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }

@@ -96,7 +96,7 @@ func TestTenantLabels(t *testing.T) {
 
 	kek, err := h.cfg.KEK()
 	require.NoError(t, err)
-	dir := tenant.NewDirectory(postgres.NewStore(h.pool), nil, kek, h.clock.Now)
+	dir := tenant.NewDirectory(postgres.NewStore(h.pool), tenant.Config{KEK: kek}, h.clock.Now)
 	require.NoError(t, dir.AddLabel(ctx, "acme", "acme_wallet", "bitkit"))
 	require.NoError(t, dir.AddLabel(ctx, "acme", "acme_extra", "other"))
 
@@ -136,7 +136,7 @@ func TestUnknownTenants(t *testing.T) {
 	h.addTenant("gone")
 	kek, err := h.cfg.KEK()
 	require.NoError(t, err)
-	require.NoError(t, tenant.NewDirectory(postgres.NewStore(h.pool), nil, kek, h.clock.Now).SetDisabled(context.Background(), "gone", true))
+	require.NoError(t, tenant.NewDirectory(postgres.NewStore(h.pool), tenant.Config{KEK: kek}, h.clock.Now).SetDisabled(context.Background(), "gone", true))
 	n := newNode(t)
 	body := []byte("bytes")
 

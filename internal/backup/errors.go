@@ -3,6 +3,7 @@ package backup
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Error codes. The api package maps each to one HTTP status; nothing else
@@ -11,8 +12,10 @@ const (
 	EINVALID      = "invalid"      // malformed or missing input: 400
 	EUNAUTHORIZED = "unauthorized" // a signature or token that does not check out: 401
 	ENOTFOUND     = "not_found"    // 404
+	EQUOTA        = "quota"        // a node's storage quota would be exceeded: 403
 	ECONFLICT     = "conflict"     // 409
 	ETOOLARGE     = "too_large"    // 413
+	ERATELIMITED  = "rate_limited" // 429, with Retry-After
 	EUNAVAILABLE  = "unavailable"  // the database cannot be reached now: 503
 	EINTERNAL     = "internal"     // anything else: 500, details only in the log
 )
@@ -21,6 +24,10 @@ const (
 type Error struct {
 	Code    string
 	Message string
+	// Details are extra fields of the error body, e.g. which quota.
+	Details map[string]any
+	// RetryAfter, when set, is sent as the Retry-After header.
+	RetryAfter time.Duration
 }
 
 func (e *Error) Error() string { return e.Message }

@@ -26,6 +26,7 @@ type Tenant struct {
 	// ServerKey signs persist replies: the app pins its public key.
 	ServerKey *btcec.PrivateKey
 	Labels    LabelPolicy
+	Limits    Limits
 }
 
 // NodeKey is a node's 33-byte compressed secp256k1 public key.

@@ -17,7 +17,8 @@ import (
 type ObjectStore interface {
 	// PutObject stores payload as the object's next version; an error with
 	// code ECONFLICT when the node uploaded these bytes before (a replay).
-	PutObject(ctx context.Context, key ObjectKey, payload []byte, sum [sha256.Size]byte, now time.Time, retain int) (PutResult, error)
+	// Limits are enforced in the same transaction: ERATELIMITED, EQUOTA.
+	PutObject(ctx context.Context, key ObjectKey, payload []byte, sum [sha256.Size]byte, now time.Time, retain int, limits WriteLimits) (PutResult, error)
 	// GetObject returns one version's bytes (0: the latest); ErrNotFound or
 	// ErrPayloadDropped.
 	GetObject(ctx context.Context, key ObjectKey, version int64) ([]byte, error)
@@ -82,6 +83,8 @@ type PersistRequest struct {
 	Label      string
 	ChannelID  string
 	Body       []byte
+	// Address is the client's address as counted by rate limits.
+	Address string
 }
 
 // PersistResult is the reply to an accepted persist.
@@ -119,7 +122,7 @@ func (s *Service) Persist(ctx context.Context, req PersistRequest) (PersistResul
 	if err := VerifyNodeSignature(node, hex.EncodeToString(sum[:]), req.SignedHash); err != nil {
 		return PersistResult{}, err
 	}
-	res, err := s.store.PutObject(ctx, key, req.Body, sum, s.now(), s.retain)
+	res, err := s.store.PutObject(ctx, key, req.Body, sum, s.now(), s.retain, req.Tenant.writeLimits(node, req.Address))
 	if err != nil {
 		return PersistResult{}, err
 	}

@@ -6,12 +6,16 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math"
 	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/btcsuite/btcd/btcec/v2"
+
+	"ldkbackup/internal/backup"
 )
 
 // Config is every setting of the server.
@@ -36,6 +40,16 @@ type Config struct {
 	RetainVersions  int64         // RETAIN_VERSIONS: versions per object whose bytes are kept
 	TimestampWindow time.Duration // TIMESTAMP_WINDOW: how far a signed login timestamp may be from the server clock
 
+	// Limits (see README "Limits"): the server-wide defaults; a tenant's
+	// own columns override them.
+	QuotaBytes                int64  // QUOTA_BYTES: latest versions' bytes per node
+	QuotaObjects              int64  // QUOTA_OBJECTS: objects per node
+	RatePerAddressPerMinute   int64  // RATE_PER_ADDRESS_PER_MINUTE: logins and failed proofs per client address
+	RatePerNodePerMinute      int64  // RATE_PER_NODE_PER_MINUTE: proven persists and reads per node
+	NewNodesPerAddressPerHour int64  // NEW_NODES_PER_ADDRESS_PER_HOUR: new node keys per client address
+	RateLimits                bool   // RATE_LIMITS: on, or off for load tests (quotas and the body limit stay)
+	TrustedProxies            string // TRUSTED_PROXIES: comma-separated CIDRs whose X-Forwarded-For is believed
+
 	LogFormat string // LOG_FORMAT: text or json
 	LogLevel  string // LOG_LEVEL: debug, info, warn, error
 
@@ -44,24 +58,37 @@ type Config struct {
 	WriteTimeout      time.Duration // WRITE_TIMEOUT
 	IdleTimeout       time.Duration // IDLE_TIMEOUT
 	ShutdownTimeout   time.Duration // SHUTDOWN_TIMEOUT: how long in-flight requests may finish on SIGTERM
+
+	HousekeepingInterval time.Duration // HOUSEKEEPING_INTERVAL: how often expired state is swept
 }
 
 // Default returns the settings used where the environment says nothing.
 func Default() Config {
 	return Config{
-		Host:              "0.0.0.0",
-		Port:              3003,
-		MigrateOnStart:    true,
-		MaxBodyBytes:      32 << 20,
-		RetainVersions:    5,
-		TimestampWindow:   12 * time.Hour,
-		LogFormat:         "json",
-		LogLevel:          "info",
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       5 * time.Minute,
-		WriteTimeout:      5 * time.Minute,
-		IdleTimeout:       2 * time.Minute,
-		ShutdownTimeout:   30 * time.Second,
+		Host:           "0.0.0.0",
+		Port:           3003,
+		MigrateOnStart: true,
+		MaxBodyBytes:   32 << 20,
+		RetainVersions: 5,
+		QuotaBytes:     100 << 20,
+		QuotaObjects:   5000,
+		// One wallet's restore logs in once; 300 logins a minute from one
+		// address still serves a carrier-grade NAT full of wallets.
+		RatePerAddressPerMinute: 300,
+		// A busy node persists a monitor per payment and reads ~20 objects
+		// in a restore: 10 requests a second is far above that.
+		RatePerNodePerMinute:      600,
+		NewNodesPerAddressPerHour: 100,
+		RateLimits:                true,
+		TimestampWindow:           12 * time.Hour,
+		LogFormat:                 "json",
+		LogLevel:                  "info",
+		ReadHeaderTimeout:         10 * time.Second,
+		ReadTimeout:               5 * time.Minute,
+		WriteTimeout:              5 * time.Minute,
+		IdleTimeout:               2 * time.Minute,
+		ShutdownTimeout:           30 * time.Second,
+		HousekeepingInterval:      time.Minute,
 	}
 }
 
@@ -115,6 +142,21 @@ func (c Config) FromEnv(getenv func(string) string) (Config, error) {
 	boolean("MIGRATE_ON_START", &c.MigrateOnStart)
 	integer("MAX_BODY_BYTES", &c.MaxBodyBytes)
 	integer("RETAIN_VERSIONS", &c.RetainVersions)
+	integer("QUOTA_BYTES", &c.QuotaBytes)
+	integer("QUOTA_OBJECTS", &c.QuotaObjects)
+	integer("RATE_PER_ADDRESS_PER_MINUTE", &c.RatePerAddressPerMinute)
+	integer("RATE_PER_NODE_PER_MINUTE", &c.RatePerNodePerMinute)
+	integer("NEW_NODES_PER_ADDRESS_PER_HOUR", &c.NewNodesPerAddressPerHour)
+	switch v := strings.ToLower(strings.TrimSpace(getenv("RATE_LIMITS"))); v {
+	case "":
+	case "on", "true", "1":
+		c.RateLimits = true
+	case "off", "false", "0":
+		c.RateLimits = false
+	default:
+		errs = append(errs, fmt.Errorf("RATE_LIMITS: %q is not on or off", v))
+	}
+	str("TRUSTED_PROXIES", &c.TrustedProxies)
 	duration("TIMESTAMP_WINDOW", &c.TimestampWindow)
 	str("LOG_FORMAT", &c.LogFormat)
 	str("LOG_LEVEL", &c.LogLevel)
@@ -123,6 +165,7 @@ func (c Config) FromEnv(getenv func(string) string) (Config, error) {
 	duration("WRITE_TIMEOUT", &c.WriteTimeout)
 	duration("IDLE_TIMEOUT", &c.IdleTimeout)
 	duration("SHUTDOWN_TIMEOUT", &c.ShutdownTimeout)
+	duration("HOUSEKEEPING_INTERVAL", &c.HousekeepingInterval)
 	return c, errors.Join(errs...)
 }
 
@@ -146,6 +189,20 @@ func (c Config) Validate() error {
 	}
 	if c.RetainVersions < 1 || c.RetainVersions > 1_000_000 {
 		errs = append(errs, errors.New("RETAIN_VERSIONS must be between 1 and 1000000"))
+	}
+	for name, v := range map[string]int64{
+		"QUOTA_BYTES": c.QuotaBytes, "QUOTA_OBJECTS": c.QuotaObjects, "RATE_PER_ADDRESS_PER_MINUTE": c.RatePerAddressPerMinute,
+		"RATE_PER_NODE_PER_MINUTE": c.RatePerNodePerMinute, "NEW_NODES_PER_ADDRESS_PER_HOUR": c.NewNodesPerAddressPerHour,
+	} {
+		if v < 1 || (v > math.MaxInt32 && name != "QUOTA_BYTES") {
+			errs = append(errs, fmt.Errorf("%s must be a positive number (RATE_LIMITS=off turns rate limits off)", name))
+		}
+	}
+	if _, err := c.TrustedProxyList(); err != nil {
+		errs = append(errs, err)
+	}
+	if c.HousekeepingInterval <= 0 {
+		errs = append(errs, errors.New("HOUSEKEEPING_INTERVAL must be positive"))
 	}
 	if c.TimestampWindow <= 0 {
 		errs = append(errs, errors.New("TIMESTAMP_WINDOW must be positive"))
@@ -177,6 +234,35 @@ func (c Config) ServerKey() (*btcec.PrivateKey, error) {
 		return nil, errors.New("PUBLIC_KEY does not belong to SECRET_KEY")
 	}
 	return key, nil
+}
+
+// Limits are the server-wide limits.
+func (c Config) Limits() backup.Limits {
+	return backup.Limits{
+		QuotaBytes:                c.QuotaBytes,
+		QuotaObjects:              c.QuotaObjects,
+		AddressPerMinute:          c.RatePerAddressPerMinute,
+		NodePerMinute:             c.RatePerNodePerMinute,
+		NewNodesPerAddressPerHour: c.NewNodesPerAddressPerHour,
+	}
+}
+
+// TrustedProxyList parses TRUSTED_PROXIES: CIDRs or single addresses.
+func (c Config) TrustedProxyList() ([]string, error) {
+	var out []string
+	for _, p := range strings.Split(c.TrustedProxies, ",") {
+		p = strings.TrimSpace(p)
+		if p == "" {
+			continue
+		}
+		if _, err := netip.ParsePrefix(p); err != nil {
+			if _, err := netip.ParseAddr(p); err != nil {
+				return nil, fmt.Errorf("TRUSTED_PROXIES: %q is not an address or CIDR", p)
+			}
+		}
+		out = append(out, p)
+	}
+	return out, nil
 }
 
 // KEK parses KEY_ENCRYPTION_KEY; nil when it is not set.

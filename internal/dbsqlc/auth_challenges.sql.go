@@ -53,6 +53,18 @@ func (q *Queries) ChallengeCreate(ctx context.Context, arg ChallengeCreateParams
 	return err
 }
 
+const challengeDeleteExpired = `-- name: ChallengeDeleteExpired :execrows
+DELETE FROM auth_challenges WHERE expires_at <= $1
+`
+
+func (q *Queries) ChallengeDeleteExpired(ctx context.Context, now time.Time) (int64, error) {
+	result, err := q.db.Exec(ctx, challengeDeleteExpired, now)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
 const challengeListLive = `-- name: ChallengeListLive :many
 SELECT challenge
 FROM auth_challenges

@@ -51,6 +51,18 @@ func (q *Queries) SessionCreateFromChallenge(ctx context.Context, arg SessionCre
 	return expires_at, err
 }
 
+const sessionDeleteExpired = `-- name: SessionDeleteExpired :execrows
+DELETE FROM auth_sessions WHERE expires_at <= $1
+`
+
+func (q *Queries) SessionDeleteExpired(ctx context.Context, now time.Time) (int64, error) {
+	result, err := q.db.Exec(ctx, sessionDeleteExpired, now)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
 const sessionDeleteExpiredForNode = `-- name: SessionDeleteExpiredForNode :exec
 DELETE FROM auth_sessions
 WHERE tenant_id = $1

@@ -34,11 +34,36 @@ type AuthSession struct {
 	ExpiresAt time.Time
 }
 
+type NodeQuota struct {
+	TenantID     int64
+	NodeKey      []byte
+	QuotaBytes   *int64
+	QuotaObjects *int32
+	UpdatedAt    time.Time
+}
+
+type NodeRefusal struct {
+	TenantID int64
+	NodeKey  []byte
+	Day      time.Time
+	Kind     string
+	Count    int64
+	LastAt   time.Time
+}
+
 type NodeUploadHash struct {
 	TenantID  int64
 	NodeKey   []byte
 	Sha256    []byte
 	CreatedAt time.Time
+}
+
+type NodeUsage struct {
+	TenantID  int64
+	NodeKey   []byte
+	Bytes     int64
+	Objects   int32
+	FirstSeen time.Time
 }
 
 type Object struct {
@@ -62,6 +87,12 @@ type ObjectVersion struct {
 	Size      int64
 	Sha256    []byte
 	CreatedAt time.Time
+}
+
+type RateLimit struct {
+	Key         string
+	WindowStart time.Time
+	Count       int32
 }
 
 type Tenant struct {

@@ -10,6 +10,45 @@ import (
 	"time"
 )
 
+const objectCountByNetwork = `-- name: ObjectCountByNetwork :many
+SELECT network, count(*)::bigint AS objects, max(updated_at)::timestamptz AS last_write
+FROM objects
+WHERE tenant_id = $1 AND node_key = $2
+GROUP BY network
+ORDER BY network
+`
+
+type ObjectCountByNetworkParams struct {
+	TenantID int64
+	NodeKey  []byte
+}
+
+type ObjectCountByNetworkRow struct {
+	Network   string
+	Objects   int64
+	LastWrite time.Time
+}
+
+func (q *Queries) ObjectCountByNetwork(ctx context.Context, arg ObjectCountByNetworkParams) ([]ObjectCountByNetworkRow, error) {
+	rows, err := q.db.Query(ctx, objectCountByNetwork, arg.TenantID, arg.NodeKey)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []ObjectCountByNetworkRow{}
+	for rows.Next() {
+		var i ObjectCountByNetworkRow
+		if err := rows.Scan(&i.Network, &i.Objects, &i.LastWrite); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const objectDeleteNodeNetwork = `-- name: ObjectDeleteNodeNetwork :execrows
 DELETE FROM objects
 WHERE tenant_id = $1
@@ -152,20 +191,28 @@ func (q *Queries) ObjectLockNodeNetwork(ctx context.Context, arg ObjectLockNodeN
 const objectPersist = `-- name: ObjectPersist :one
 SELECT p.outcome::text AS outcome, p.version::bigint AS version
 FROM persist_object($1::bigint, $2::bytea, $3::text, $4::text, $5::bytea,
-                    $6::bytea, $7::bytea, $8::timestamptz, $9::integer, $10::boolean) AS p
+                    $6::bytea, $7::bytea, $8::timestamptz, $9::integer, $10::boolean,
+                    $11::text, $12::integer, $13::text, $14::integer,
+                    $15::bigint, $16::integer) AS p
 `
 
 type ObjectPersistParams struct {
-	TenantID    int64
-	NodeKey     []byte
-	Network     string
-	Label       string
-	ChannelID   []byte
-	Payload     []byte
-	Sha256      []byte
-	Now         time.Time
-	Retain      int32
-	AllowReplay bool
+	TenantID      int64
+	NodeKey       []byte
+	Network       string
+	Label         string
+	ChannelID     []byte
+	Payload       []byte
+	Sha256        []byte
+	Now           time.Time
+	Retain        int32
+	AllowReplay   bool
+	NodeRateKey   string
+	NodeRateLimit int32
+	NewNodeKey    string
+	NewNodeLimit  int32
+	QuotaBytes    int64
+	QuotaObjects  int32
 }
 
 type ObjectPersistRow struct {
@@ -173,7 +220,7 @@ type ObjectPersistRow struct {
 	Version int64
 }
 
-// One round trip: see persist_object in db/migrations/00003_versions.sql.
+// One round trip: see persist_object in db/migrations/00004_limits.sql.
 func (q *Queries) ObjectPersist(ctx context.Context, arg ObjectPersistParams) (ObjectPersistRow, error) {
 	row := q.db.QueryRow(ctx, objectPersist,
 		arg.TenantID,
@@ -186,6 +233,12 @@ func (q *Queries) ObjectPersist(ctx context.Context, arg ObjectPersistParams) (O
 		arg.Now,
 		arg.Retain,
 		arg.AllowReplay,
+		arg.NodeRateKey,
+		arg.NodeRateLimit,
+		arg.NewNodeKey,
+		arg.NewNodeLimit,
+		arg.QuotaBytes,
+		arg.QuotaObjects,
 	)
 	var i ObjectPersistRow
 	err := row.Scan(&i.Outcome, &i.Version)
@@ -193,11 +246,16 @@ func (q *Queries) ObjectPersist(ctx context.Context, arg ObjectPersistParams) (O
 }
 
 const objectStatsNodeNetwork = `-- name: ObjectStatsNodeNetwork :one
-SELECT count(DISTINCT o.id)::bigint AS objects,
-       count(v.version)::bigint AS versions,
-       coalesce(sum(v.size) FILTER (WHERE v.payload IS NOT NULL), 0)::bigint AS held_bytes
+SELECT count(*)::bigint AS objects,
+       coalesce(sum(o.size), 0)::bigint AS latest_bytes,
+       coalesce(sum(v.versions), 0)::bigint AS versions,
+       coalesce(sum(v.held_bytes), 0)::bigint AS held_bytes
 FROM objects AS o
-LEFT JOIN object_versions AS v ON v.object_id = o.id
+CROSS JOIN LATERAL (
+    SELECT count(*) AS versions, sum(size) FILTER (WHERE payload IS NOT NULL) AS held_bytes
+    FROM object_versions
+    WHERE object_id = o.id
+) AS v
 WHERE o.tenant_id = $1
   AND o.node_key = $2
   AND o.network = $3
@@ -210,15 +268,22 @@ type ObjectStatsNodeNetworkParams struct {
 }
 
 type ObjectStatsNodeNetworkRow struct {
-	Objects   int64
-	Versions  int64
-	HeldBytes int64
+	Objects     int64
+	LatestBytes int64
+	Versions    int64
+	HeldBytes   int64
 }
 
+// latest_bytes is what the objects count against the node's quota.
 func (q *Queries) ObjectStatsNodeNetwork(ctx context.Context, arg ObjectStatsNodeNetworkParams) (ObjectStatsNodeNetworkRow, error) {
 	row := q.db.QueryRow(ctx, objectStatsNodeNetwork, arg.TenantID, arg.NodeKey, arg.Network)
 	var i ObjectStatsNodeNetworkRow
-	err := row.Scan(&i.Objects, &i.Versions, &i.HeldBytes)
+	err := row.Scan(
+		&i.Objects,
+		&i.LatestBytes,
+		&i.Versions,
+		&i.HeldBytes,
+	)
 	return i, err
 }
 

@@ -16,7 +16,20 @@ type Querier interface {
 	// expired ones and all but its newest @keep_existing live ones, so a node can
 	// neither pile up rows nor make a response check more than keep_existing+1.
 	ChallengeCreate(ctx context.Context, arg ChallengeCreateParams) error
+	ChallengeDeleteExpired(ctx context.Context, now time.Time) (int64, error)
 	ChallengeListLive(ctx context.Context, arg ChallengeListLiveParams) ([][]byte, error)
+	// One replica at a time: a transaction-scoped advisory lock, released at
+	// commit, so a replica that dies mid-run holds nothing.
+	HousekeepingLock(ctx context.Context) (bool, error)
+	NodeQuotaClear(ctx context.Context, arg NodeQuotaClearParams) error
+	NodeQuotaGet(ctx context.Context, arg NodeQuotaGetParams) (NodeQuotaGetRow, error)
+	NodeQuotaSet(ctx context.Context, arg NodeQuotaSetParams) error
+	NodeRefusalRecord(ctx context.Context, arg NodeRefusalRecordParams) error
+	NodeRefusalsSince(ctx context.Context, arg NodeRefusalsSinceParams) ([]NodeRefusalsSinceRow, error)
+	NodeUsageGet(ctx context.Context, arg NodeUsageGetParams) (NodeUsageGetRow, error)
+	// Frees the quota of deleted objects.
+	NodeUsageRelease(ctx context.Context, arg NodeUsageReleaseParams) error
+	ObjectCountByNetwork(ctx context.Context, arg ObjectCountByNetworkParams) ([]ObjectCountByNetworkRow, error)
 	// Versions go with their objects (ON DELETE CASCADE); the node's upload
 	// hashes stay, so captured uploads cannot be replayed into a new account.
 	ObjectDeleteNodeNetwork(ctx context.Context, arg ObjectDeleteNodeNetworkParams) (int64, error)
@@ -28,15 +41,24 @@ type Querier interface {
 	// Locks every object of a node on a network, so a deletion counts exactly
 	// what it removes while persists wait.
 	ObjectLockNodeNetwork(ctx context.Context, arg ObjectLockNodeNetworkParams) ([]int64, error)
-	// One round trip: see persist_object in db/migrations/00003_versions.sql.
+	// One round trip: see persist_object in db/migrations/00004_limits.sql.
 	ObjectPersist(ctx context.Context, arg ObjectPersistParams) (ObjectPersistRow, error)
+	// latest_bytes is what the objects count against the node's quota.
 	ObjectStatsNodeNetwork(ctx context.Context, arg ObjectStatsNodeNetworkParams) (ObjectStatsNodeNetworkRow, error)
 	// An object's history, newest first, from below version @before.
 	ObjectVersionList(ctx context.Context, arg ObjectVersionListParams) ([]ObjectVersionListRow, error)
+	// Counts one request; raises LBL01 past @max (see rate_hit).
+	RateHit(ctx context.Context, arg RateHitParams) (int32, error)
+	// The count of @key in the window starting at @window_start, without
+	// counting: for refusing a request before its signature is checked.
+	RatePeek(ctx context.Context, arg RatePeekParams) (int32, error)
+	// Drops counters of windows that ended: the table holds only live subjects.
+	RateSweep(ctx context.Context, before time.Time) (int64, error)
 	// Consumes a live challenge and opens a session for its node in one
 	// statement: a challenge yields at most one token, even under concurrent
 	// responses. No row means the challenge was already used or has expired.
 	SessionCreateFromChallenge(ctx context.Context, arg SessionCreateFromChallengeParams) (time.Time, error)
+	SessionDeleteExpired(ctx context.Context, now time.Time) (int64, error)
 	SessionDeleteExpiredForNode(ctx context.Context, arg SessionDeleteExpiredForNodeParams) error
 	SessionGetNode(ctx context.Context, arg SessionGetNodeParams) ([]byte, error)
 	TenantCreate(ctx context.Context, arg TenantCreateParams) (int64, error)

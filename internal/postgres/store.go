@@ -7,7 +7,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -45,22 +48,34 @@ func (s *Store) WithTx(ctx context.Context, fn func(q *dbsqlc.Queries) error) er
 
 // PutObject stores payload as the next version of its object, in one round
 // trip, and returns after commit.
-func (s *Store) PutObject(ctx context.Context, key backup.ObjectKey, payload []byte, sum [sha256.Size]byte, now time.Time, retain int) (backup.PutResult, error) {
-	return s.persist(ctx, s.q, key, payload, sum[:], now, retain, false)
+// The node's rate limit, new-node limit and quotas are enforced by the same
+// statement; a refusal of the node's own request is recorded.
+func (s *Store) PutObject(ctx context.Context, key backup.ObjectKey, payload []byte, sum [sha256.Size]byte, now time.Time, retain int, limits backup.WriteLimits) (backup.PutResult, error) {
+	res, err := s.persist(ctx, s.q, key, payload, sum[:], now, retain, false, limits)
+	if kind := refusalKind(err); kind != "" {
+		s.recordRefusal(ctx, key.Tenant, key.Node, kind, now)
+	}
+	return res, err
 }
 
-func (s *Store) persist(ctx context.Context, q *dbsqlc.Queries, key backup.ObjectKey, payload, sum []byte, now time.Time, retain int, allowReplay bool) (backup.PutResult, error) {
+func (s *Store) persist(ctx context.Context, q *dbsqlc.Queries, key backup.ObjectKey, payload, sum []byte, now time.Time, retain int, allowReplay bool, limits backup.WriteLimits) (backup.PutResult, error) {
 	row, err := q.ObjectPersist(ctx, dbsqlc.ObjectPersistParams{
-		TenantID:    int64(key.Tenant),
-		NodeKey:     key.Node[:],
-		Network:     string(key.Network),
-		Label:       key.Label,
-		ChannelID:   channelIDBytes(key.ChannelID),
-		Payload:     payload,
-		Sha256:      sum,
-		Now:         now,
-		Retain:      int32(retain),
-		AllowReplay: allowReplay,
+		TenantID:      int64(key.Tenant),
+		NodeKey:       key.Node[:],
+		Network:       string(key.Network),
+		Label:         key.Label,
+		ChannelID:     channelIDBytes(key.ChannelID),
+		Payload:       payload,
+		Sha256:        sum,
+		Now:           now,
+		Retain:        int32(retain),
+		AllowReplay:   allowReplay,
+		NodeRateKey:   limits.NodeRateKey,
+		NodeRateLimit: clampInt32(limits.NodePerMinute),
+		NewNodeKey:    limits.NewNodeKey,
+		NewNodeLimit:  clampInt32(limits.NewNodesPerHour),
+		QuotaBytes:    limits.QuotaBytes,
+		QuotaObjects:  clampInt32(limits.QuotaObjects),
 	})
 	if err != nil {
 		return backup.PutResult{}, interpretError(err)
@@ -124,6 +139,11 @@ func (s *Store) DeleteObjects(ctx context.Context, tenant backup.TenantID, node 
 		if _, err := q.ObjectDeleteNodeNetwork(ctx, dbsqlc.ObjectDeleteNodeNetworkParams(scope)); err != nil {
 			return err
 		}
+		if err := q.NodeUsageRelease(ctx, dbsqlc.NodeUsageReleaseParams{
+			TenantID: int64(tenant), NodeKey: node[:], Bytes: stats.LatestBytes, Objects: int32(stats.Objects),
+		}); err != nil {
+			return err
+		}
 		d = backup.Deletion{Objects: stats.Objects, Versions: stats.Versions, Bytes: stats.HeldBytes}
 		return s.audit(ctx, q, tenant, node, "account_deleted", network, d, now)
 	})
@@ -151,7 +171,8 @@ func (s *Store) RestoreVersion(ctx context.Context, key backup.ObjectKey, versio
 			return backup.ErrPayloadDropped
 		}
 		sum := sha256.Sum256(payload)
-		if res, err = s.persist(ctx, q, key, payload, sum[:], now, retain, true); err != nil {
+		// An operator's restore is not held to the node's rate or quota.
+		if res, err = s.persist(ctx, q, key, payload, sum[:], now, retain, true, backup.WriteLimits{}); err != nil {
 			return err
 		}
 		detail := map[string]any{"label": key.Label, "channel_id": hex.EncodeToString(key.ChannelID), "from_version": version, "new_version": res.Version, "unchanged": res.Unchanged}
@@ -259,6 +280,13 @@ func interpretError(err error) error {
 			return &wrapped{backup.Errorf(backup.ECONFLICT, "conflicting write, try again"), err}
 		case "LBR01": // raised by persist_object
 			return &wrapped{backup.Errorf(backup.ECONFLICT, "this node uploaded these exact bytes before: a replayed upload is refused"), err}
+		case "LBL01": // raised by rate_hit
+			secs, _ := strconv.Atoi(pgErr.Detail)
+			return &wrapped{backup.RateLimited(time.Duration(max(secs, 1)) * time.Second), err}
+		case "LBQ01", "LBQ02": // raised by persist_object
+			details := map[string]any{}
+			_ = json.Unmarshal([]byte(pgErr.Detail), &details)
+			return &wrapped{&backup.Error{Code: backup.EQUOTA, Message: "quota exceeded", Details: details}, err}
 		case "57P01", "57P02", "57P03", "53300": // shutdown, crash, cannot connect now, too many connections
 			return &wrapped{backup.Errorf(backup.EUNAVAILABLE, "storage unavailable, try again"), err}
 		}
@@ -286,3 +314,33 @@ type wrapped struct {
 
 func (w *wrapped) Error() string   { return w.client.Message + ": " + w.cause.Error() }
 func (w *wrapped) Unwrap() []error { return []error{w.client, w.cause} }
+
+// refusalKind names a refusal of a node's own request for node_refusals;
+// "" for any other outcome.
+func refusalKind(err error) string {
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) {
+		return ""
+	}
+	switch {
+	case pgErr.Code == "LBQ01":
+		return "quota_bytes"
+	case pgErr.Code == "LBQ02":
+		return "quota_objects"
+	case pgErr.Code == "LBL01" && strings.HasPrefix(pgErr.Message, "rate limit: node:"):
+		return "rate_node"
+	case pgErr.Code == "LBL01" && strings.HasPrefix(pgErr.Message, "rate limit: new:"):
+		return "new_nodes_per_address"
+	}
+	return ""
+}
+
+// recordRefusal counts a refusal; a failure to count must not change the
+// answer to the request, so it is only logged by the caller's metrics.
+func (s *Store) recordRefusal(ctx context.Context, tenant backup.TenantID, node backup.NodeKey, kind string, now time.Time) {
+	_ = s.q.NodeRefusalRecord(ctx, dbsqlc.NodeRefusalRecordParams{TenantID: int64(tenant), NodeKey: node[:], Now: now, Kind: kind})
+}
+
+func clampInt32(n int64) int32 {
+	return int32(min(max(n, 0), math.MaxInt32))
+}

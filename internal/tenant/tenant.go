@@ -61,19 +61,32 @@ type Store interface {
 	TenantLabelAdd(ctx context.Context, slug, label string, group backup.LabelGroup, now time.Time) (found bool, err error)
 }
 
-// Directory resolves and administers tenants.
-type Directory struct {
-	store      Store
-	defaultKey *btcec.PrivateKey
-	kek        []byte
-	now        func() time.Time
+// Config is what the directory needs from the server's configuration.
+type Config struct {
+	// DefaultKey is the default tenant's server key (from the environment;
+	// nil where nothing is served).
+	DefaultKey *btcec.PrivateKey
+	// KEK opens the other tenants' server keys; without it only the default
+	// tenant works.
+	KEK []byte
+	// Limits are the server-wide limits, which a tenant's own columns
+	// override.
+	Limits backup.Limits
+	// RateLimits false (RATE_LIMITS=off) turns every rate limit off, the
+	// tenants' own included; quotas stay.
+	RateLimits bool
 }
 
-// NewDirectory returns a Directory. defaultKey is the default tenant's
-// server key (from the environment; nil where nothing is served). kek opens
-// the other tenants' server keys; without it only the default tenant works.
-func NewDirectory(store Store, defaultKey *btcec.PrivateKey, kek []byte, now func() time.Time) *Directory {
-	return &Directory{store: store, defaultKey: defaultKey, kek: kek, now: now}
+// Directory resolves and administers tenants.
+type Directory struct {
+	store Store
+	cfg   Config
+	now   func() time.Time
+}
+
+// NewDirectory returns a Directory.
+func NewDirectory(store Store, cfg Config, now func() time.Time) *Directory {
+	return &Directory{store: store, cfg: cfg, now: now}
 }
 
 var errUnknownTenant = backup.Errorf(backup.ENOTFOUND, "unknown or disabled tenant")
@@ -92,7 +105,31 @@ func (d *Directory) Resolve(ctx context.Context, slug string) (*backup.Tenant, e
 	if err != nil {
 		return nil, err
 	}
-	return &backup.Tenant{ID: r.ID, Slug: r.Slug, ServerKey: key, Labels: backup.NewLabelPolicy(r.Labels)}, nil
+	return &backup.Tenant{ID: r.ID, Slug: r.Slug, ServerKey: key, Labels: backup.NewLabelPolicy(r.Labels), Limits: d.limits(r.Limits)}, nil
+}
+
+// limits merges a tenant's own limits over the server's.
+func (d *Directory) limits(own Limits) backup.Limits {
+	l := d.cfg.Limits
+	pick := func(dst *int64, v *int64) {
+		if v != nil {
+			*dst = *v
+		}
+	}
+	pick32 := func(dst *int64, v *int32) {
+		if v != nil {
+			*dst = int64(*v)
+		}
+	}
+	pick(&l.QuotaBytes, own.QuotaBytes)
+	pick32(&l.QuotaObjects, own.QuotaObjects)
+	pick32(&l.AddressPerMinute, own.RatePerAddressPerMinute)
+	pick32(&l.NodePerMinute, own.RatePerNodePerMinute)
+	pick32(&l.NewNodesPerAddressPerHour, own.NewNodesPerAddressPerHour)
+	if !d.cfg.RateLimits {
+		l.AddressPerMinute, l.NodePerMinute, l.NewNodesPerAddressPerHour = 0, 0, 0
+	}
+	return l
 }
 
 // Find returns a tenant, disabled or not, without its server key: for an
@@ -102,7 +139,7 @@ func (d *Directory) Find(ctx context.Context, slug string) (*backup.Tenant, erro
 	if err != nil {
 		return nil, err
 	}
-	return &backup.Tenant{ID: r.ID, Slug: r.Slug, Labels: backup.NewLabelPolicy(r.Labels)}, nil
+	return &backup.Tenant{ID: r.ID, Slug: r.Slug, Labels: backup.NewLabelPolicy(r.Labels), Limits: d.limits(r.Limits)}, nil
 }
 
 func (d *Directory) find(ctx context.Context, slug string) (Record, error) {
@@ -118,15 +155,15 @@ func (d *Directory) find(ctx context.Context, slug string) (Record, error) {
 
 func (d *Directory) serverKey(r Record) (*btcec.PrivateKey, error) {
 	if r.ID == backup.DefaultTenant {
-		if d.defaultKey == nil {
+		if d.cfg.DefaultKey == nil {
 			return nil, errors.New("no server key configured for the default tenant")
 		}
-		return d.defaultKey, nil
+		return d.cfg.DefaultKey, nil
 	}
-	if d.kek == nil {
+	if d.cfg.KEK == nil {
 		return nil, backup.Errorf(backup.EUNAVAILABLE, "tenant %q is not served: this server has no KEY_ENCRYPTION_KEY", r.Slug)
 	}
-	secret, err := open(d.kek, r.SecretSealed, r.Slug)
+	secret, err := open(d.cfg.KEK, r.SecretSealed, r.Slug)
 	if err != nil {
 		return nil, err
 	}
@@ -146,14 +183,14 @@ func (d *Directory) Create(ctx context.Context, slug, name string) (Record, erro
 	if name == "" {
 		return Record{}, backup.Errorf(backup.EINVALID, "a tenant needs a name (--name)")
 	}
-	if d.kek == nil {
+	if d.cfg.KEK == nil {
 		return Record{}, backup.Errorf(backup.EINVALID, "KEY_ENCRYPTION_KEY is not set: a tenant's server key cannot be stored without it")
 	}
 	key, err := btcec.NewPrivateKey()
 	if err != nil {
 		return Record{}, err
 	}
-	sealed, err := seal(d.kek, key.Serialize(), slug)
+	sealed, err := seal(d.cfg.KEK, key.Serialize(), slug)
 	if err != nil {
 		return Record{}, err
 	}

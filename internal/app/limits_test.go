@@ -1,0 +1,297 @@
+package app_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"ldkbackup/internal/config"
+)
+
+// from makes a request look as if it came from addr through the trusted
+// proxy on loopback.
+func from(addr string, hdr map[string]string) map[string]string {
+	out := map[string]string{"X-Forwarded-For": addr}
+	for k, v := range hdr {
+		out[k] = v
+	}
+	return out
+}
+
+func behindProxy(c *config.Config) { c.TrustedProxies = "127.0.0.1/32" }
+
+func (r response) requireRetryAfter(t *testing.T) int {
+	t.Helper()
+	secs, err := strconv.Atoi(r.header.Get("Retry-After"))
+	require.NoError(t, err, "Retry-After must be whole seconds: %q", r.header.Get("Retry-After"))
+	require.Positive(t, secs)
+	require.LessOrEqual(t, secs, 3600)
+	return secs
+}
+
+func (h *harness) usage(n node) (bytes, objects int64) {
+	h.t.Helper()
+	err := h.pool.QueryRow(context.Background(), `SELECT bytes, objects FROM node_usage WHERE node_key = decode($1, 'hex')`, n.pub).Scan(&bytes, &objects)
+	require.NoError(h.t, err)
+	return bytes, objects
+}
+
+func TestQuotaBytesHoldsUnderConcurrentPersists(t *testing.T) {
+	t.Parallel()
+	const quota = 10_000
+	h := newHarness(t, func(c *config.Config) { c.QuotaBytes = quota })
+	n := newNode(t)
+	var wg sync.WaitGroup
+	statuses := make(chan int, 20)
+	for i := 0; i < 20; i++ {
+		wg.Add(1)
+		body := randomBytes(t, 1000)
+		query := "network=regtest&label=channel_monitor&channelId=" + fmt.Sprintf("%064x", i)
+		go func() {
+			defer wg.Done()
+			statuses <- h.persistRaw(n, query, body).status
+		}()
+	}
+	wg.Wait()
+	close(statuses)
+	counts := map[int]int{}
+	for s := range statuses {
+		counts[s]++
+	}
+	require.Equal(t, map[int]int{200: 10, 403: 10}, counts, "exactly what fits is stored")
+	used, objects := h.usage(n)
+	require.EqualValues(t, quota, used)
+	require.EqualValues(t, 10, objects)
+	var sum int64
+	require.NoError(t, h.pool.QueryRow(context.Background(), `SELECT sum(size) FROM objects`).Scan(&sum))
+	require.Equal(t, used, sum, "usage is the sum of the latest versions")
+
+	// The refusal names the quota and changes nothing.
+	before := h.snapshot()
+	r := h.persistRaw(n, "network=regtest&label=peers", randomBytes(t, 1))
+	require.Equal(t, http.StatusForbidden, r.status)
+	body := r.json403(t)
+	require.Equal(t, "quota exceeded", body["error"])
+	require.Equal(t, "bytes", body["quota"])
+	require.EqualValues(t, quota, body["limit"])
+	require.EqualValues(t, quota, body["used"])
+	require.Equal(t, before, h.snapshot())
+
+	// Overwriting counts the difference: a smaller version fits, and frees.
+	require.Equal(t, http.StatusOK, h.persistRaw(n, "network=regtest&label=channel_monitor&channelId="+fmt.Sprintf("%064x", 0), randomBytes(t, 400)).status)
+	used, _ = h.usage(n)
+	require.EqualValues(t, quota-600, used)
+	require.Equal(t, http.StatusOK, h.persistRaw(n, "network=regtest&label=peers", randomBytes(t, 600)).status)
+
+	// Deleting frees the quota.
+	tok := map[string]string{"Authorization": h.login(n)}
+	require.Equal(t, http.StatusOK, h.do(http.MethodDelete, "/v1/account?network=regtest", tok, nil).status)
+	used, objects = h.usage(n)
+	require.Zero(t, used)
+	require.Zero(t, objects)
+	require.Equal(t, http.StatusOK, h.persistRaw(n, "network=regtest&label=peers", randomBytes(t, quota)).status)
+}
+
+func (r response) json403(t *testing.T) map[string]any {
+	t.Helper()
+	var body map[string]any
+	require.NoError(t, jsonUnmarshal(r.body, &body), "%s", r.body)
+	return body
+}
+
+func TestQuotaObjects(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, func(c *config.Config) { c.QuotaObjects = 3 })
+	n := newNode(t)
+	for _, l := range []string{"ping", "peers", "channel_manager"} {
+		require.Equal(t, http.StatusOK, h.persistRaw(n, "network=regtest&label="+l, randomBytes(t, 10)).status)
+	}
+	before := h.snapshot()
+	r := h.persistRaw(n, "network=regtest&label=addresses", randomBytes(t, 10))
+	require.Equal(t, http.StatusForbidden, r.status)
+	require.Equal(t, "objects", r.json403(t)["quota"])
+	require.Equal(t, before, h.snapshot())
+	// A new version of an existing object is no new object.
+	require.Equal(t, http.StatusOK, h.persistRaw(n, "network=regtest&label=ping", randomBytes(t, 10)).status)
+}
+
+func TestNodeQuotaOverride(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, func(c *config.Config) { c.QuotaBytes = 100 })
+	n, other := newNode(t), newNode(t)
+	_, err := h.pool.Exec(context.Background(), `INSERT INTO node_quotas (tenant_id, node_key, quota_bytes, updated_at) VALUES (1, decode($1, 'hex'), 1000, now())`, n.pub)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, h.persistRaw(n, "network=regtest&label=ping", randomBytes(t, 900)).status)
+	require.Equal(t, http.StatusForbidden, h.persistRaw(other, "network=regtest&label=ping", randomBytes(t, 900)).status)
+}
+
+// TestRateLimitIsSharedByReplicas: two servers on one database count one
+// address together; the limit resets with its window.
+func TestRateLimitIsSharedByReplicas(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, func(c *config.Config) { c.RatePerAddressPerMinute = 6 })
+	second := h.startReplica()
+	n := newNode(t)
+	hdr := map[string]string{"Public-Key": n.pub}
+	for i := 0; i < 6; i++ {
+		base := []string{h.url, second}[i%2]
+		require.Equal(t, http.StatusOK, h.doURL(base, http.MethodPost, "/v1/auth/challenge", hdr, n.challengeBody(h.clock.Now())).status, "request %d", i+1)
+	}
+	before := h.snapshot()
+	for _, base := range []string{h.url, second} {
+		r := h.doURL(base, http.MethodPost, "/v1/auth/challenge", hdr, n.challengeBody(h.clock.Now()))
+		r.requireError(t, http.StatusTooManyRequests)
+		r.requireRetryAfter(t)
+	}
+	require.Equal(t, before, h.snapshot())
+
+	h.clock.Advance(61 * time.Second)
+	require.Equal(t, http.StatusOK, h.doURL(second, http.MethodPost, "/v1/auth/challenge", hdr, n.challengeBody(h.clock.Now())).status, "a new window")
+}
+
+// TestForgedRequestsDoNotStopTheNode: a flood of persists claiming node A's
+// key with bad signatures gets its own address refused, while A persists.
+func TestForgedRequestsDoNotStopTheNode(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, behindProxy, func(c *config.Config) { c.RatePerAddressPerMinute = 5; c.RatePerNodePerMinute = 5 })
+	a, forger := newNode(t), newNode(t)
+	body := randomBytes(t, 64)
+	forged := a.persistHeaders(body)
+	forged["Signed-Hash"] = forger.persistHeaders(body)["Signed-Hash"]
+
+	statuses := map[int]int{}
+	for i := 0; i < 40; i++ {
+		statuses[h.do(http.MethodPost, "/v1/persist?network=regtest&label=channel_manager", from("198.51.100.9", forged), body).status]++
+	}
+	require.Equal(t, map[int]int{401: 5, 429: 35}, statuses, "five failures, then the address is refused before any signature check")
+
+	// A, from its own address, is untouched: its node allowance was not used.
+	for i := 0; i < 5; i++ {
+		b := randomBytes(t, 64)
+		require.Equal(t, http.StatusOK, h.do(http.MethodPost, "/v1/persist?network=regtest&label=channel_manager", from("203.0.113.20", a.persistHeaders(b)), b).status, "persist %d", i+1)
+	}
+	// ... and the per-node limit then applies to A's own proven requests.
+	b := randomBytes(t, 64)
+	r := h.do(http.MethodPost, "/v1/persist?network=regtest&label=channel_manager", from("203.0.113.20", a.persistHeaders(b)), b)
+	r.requireError(t, http.StatusTooManyRequests)
+	r.requireRetryAfter(t)
+	var refusals int
+	require.NoError(t, h.pool.QueryRow(context.Background(), `SELECT sum(count) FROM node_refusals WHERE kind = 'rate_node'`).Scan(&refusals))
+	require.Equal(t, 1, refusals)
+}
+
+func TestNodeRateLimitCountsReads(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, func(c *config.Config) { c.RatePerNodePerMinute = 4 })
+	n := newNode(t)
+	require.Equal(t, http.StatusOK, h.persistRaw(n, "network=regtest&label=ping", []byte("x")).status)
+	tok := map[string]string{"Authorization": h.login(n)}
+	for i := 0; i < 3; i++ {
+		require.Equal(t, http.StatusOK, h.do(http.MethodGet, "/v1/list?network=regtest", tok, nil).status)
+	}
+	r := h.do(http.MethodGet, "/v1/retrieve?network=regtest&label=ping", tok, nil)
+	r.requireError(t, http.StatusTooManyRequests)
+	r.requireRetryAfter(t)
+	h.clock.Advance(61 * time.Second)
+	require.Equal(t, http.StatusOK, h.do(http.MethodGet, "/v1/retrieve?network=regtest&label=ping", tok, nil).status)
+}
+
+func TestNewNodesPerAddress(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, behindProxy, func(c *config.Config) { c.NewNodesPerAddressPerHour = 3 })
+	var nodes []node
+	for i := 0; i < 3; i++ {
+		n := newNode(t)
+		nodes = append(nodes, n)
+		b := randomBytes(t, 10)
+		require.Equal(t, http.StatusOK, h.do(http.MethodPost, "/v1/persist?network=regtest&label=ping", from("192.0.2.1", n.persistHeaders(b)), b).status)
+	}
+	before := h.snapshot()
+	for i := 0; i < 5; i++ {
+		n := newNode(t)
+		b := randomBytes(t, 10)
+		r := h.do(http.MethodPost, "/v1/persist?network=regtest&label=ping", from("192.0.2.1", n.persistHeaders(b)), b)
+		r.requireError(t, http.StatusTooManyRequests)
+		r.requireRetryAfter(t)
+	}
+	require.Equal(t, before, h.snapshot(), "a flood of new keys stores nothing")
+	// Known nodes keep persisting from that address; other addresses add nodes.
+	b := randomBytes(t, 10)
+	require.Equal(t, http.StatusOK, h.do(http.MethodPost, "/v1/persist?network=regtest&label=ping", from("192.0.2.1", nodes[0].persistHeaders(b)), b).status)
+	n := newNode(t)
+	require.Equal(t, http.StatusOK, h.do(http.MethodPost, "/v1/persist?network=regtest&label=ping", from("192.0.2.2", n.persistHeaders(b)), b).status)
+	// An hour later the address may add nodes again.
+	h.clock.Advance(time.Hour)
+	n = newNode(t)
+	require.Equal(t, http.StatusOK, h.do(http.MethodPost, "/v1/persist?network=regtest&label=ping", from("192.0.2.1", n.persistHeaders(b)), b).status)
+}
+
+// TestForwardedForFromUntrustedPeersIsIgnored: without TRUSTED_PROXIES a
+// client cannot pick its address by sending X-Forwarded-For.
+func TestForwardedForFromUntrustedPeersIsIgnored(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, func(c *config.Config) { c.RatePerAddressPerMinute = 3 })
+	n := newNode(t)
+	for i := 0; i < 3; i++ {
+		hdr := from(fmt.Sprintf("203.0.113.%d", i), map[string]string{"Public-Key": n.pub})
+		require.Equal(t, http.StatusOK, h.do(http.MethodPost, "/v1/auth/challenge", hdr, n.challengeBody(h.clock.Now())).status)
+	}
+	hdr := from("203.0.113.99", map[string]string{"Public-Key": n.pub, "X-Real-IP": "203.0.113.98"})
+	h.do(http.MethodPost, "/v1/auth/challenge", hdr, n.challengeBody(h.clock.Now())).requireError(t, http.StatusTooManyRequests)
+}
+
+func TestRateLimitsOff(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, func(c *config.Config) {
+		c.RateLimits = false
+		c.RatePerAddressPerMinute, c.RatePerNodePerMinute, c.NewNodesPerAddressPerHour = 1, 1, 1
+		c.QuotaObjects = 2
+	})
+	n := newNode(t)
+	for i := 0; i < 5; i++ {
+		require.Equal(t, http.StatusOK, h.do(http.MethodPost, "/v1/auth/challenge", map[string]string{"Public-Key": n.pub}, n.challengeBody(h.clock.Now())).status)
+		require.Equal(t, http.StatusOK, h.persistRaw(newNode(t), "network=regtest&label=ping", randomBytes(t, 10)).status)
+	}
+	require.Equal(t, 0, h.count("rate_limits"), "nothing counted")
+	require.Equal(t, http.StatusOK, h.persistRaw(n, "network=regtest&label=ping", randomBytes(t, 10)).status)
+	require.Equal(t, http.StatusOK, h.persistRaw(n, "network=regtest&label=peers", randomBytes(t, 10)).status)
+	require.Equal(t, http.StatusForbidden, h.persistRaw(n, "network=regtest&label=addresses", randomBytes(t, 10)).status, "quotas stay on")
+}
+
+// TestContentLengthThatLies: a body shorter than its Content-Length is a
+// 400 and stores nothing.
+func TestContentLengthThatLies(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	n := newNode(t)
+	body := randomBytes(t, 100)
+	hdr := n.persistHeaders(body)
+	before := h.snapshot()
+
+	conn, err := net.Dial("tcp", strings.TrimPrefix(h.url, "http://"))
+	require.NoError(t, err)
+	defer conn.Close()
+	var req strings.Builder
+	req.WriteString("POST /v1/persist?network=regtest&label=ping HTTP/1.1\r\nHost: x\r\nContent-Length: 200\r\n")
+	for k, v := range hdr {
+		fmt.Fprintf(&req, "%s: %s\r\n", k, v)
+	}
+	req.WriteString("\r\n")
+	_, err = conn.Write(append([]byte(req.String()), body...))
+	require.NoError(t, err)
+	require.NoError(t, conn.(*net.TCPConn).CloseWrite())
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusBadRequest, resp.StatusCode)
+	require.Equal(t, before, h.snapshot())
+}

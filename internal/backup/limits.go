@@ -1,0 +1,56 @@
+package backup
+
+import (
+	"fmt"
+	"time"
+)
+
+// Limits are the limits in force for one tenant: its own where it has them,
+// else the server's. A rate of 0 is no limit (RATE_LIMITS=off).
+type Limits struct {
+	QuotaBytes   int64 // sum of the latest versions' sizes, per node
+	QuotaObjects int64 // objects per node
+
+	AddressPerMinute          int64 // login requests and failed signatures or tokens, per client address
+	NodePerMinute             int64 // persists and reads that proved the node's key, per node
+	NewNodesPerAddressPerHour int64 // first persists of new node keys, per client address
+}
+
+// Rate windows, in seconds.
+const (
+	MinuteWindow = 60
+	HourWindow   = 3600
+)
+
+// Rate counter keys. A client address is counted per tenant: each app's users
+// have their own allowance.
+func RateKeyAddress(t TenantID, addr string) string { return fmt.Sprintf("addr:%d:%s", t, addr) }
+func RateKeyNode(t TenantID, n NodeKey) string      { return fmt.Sprintf("node:%d:%s", t, n) }
+func RateKeyNewNode(t TenantID, addr string) string { return fmt.Sprintf("new:%d:%s", t, addr) }
+
+// WriteLimits are the limits a write enforces in its own transaction.
+type WriteLimits struct {
+	NodeRateKey     string
+	NodePerMinute   int64
+	NewNodeKey      string
+	NewNodesPerHour int64
+	QuotaBytes      int64
+	QuotaObjects    int64
+}
+
+// writeLimits are the limits of a persist by node from addr.
+func (t *Tenant) writeLimits(node NodeKey, addr string) WriteLimits {
+	return WriteLimits{
+		NodeRateKey:     RateKeyNode(t.ID, node),
+		NodePerMinute:   t.Limits.NodePerMinute,
+		NewNodeKey:      RateKeyNewNode(t.ID, addr),
+		NewNodesPerHour: t.Limits.NewNodesPerAddressPerHour,
+		QuotaBytes:      t.Limits.QuotaBytes,
+		QuotaObjects:    t.Limits.QuotaObjects,
+	}
+}
+
+// RateLimited is the refusal of a request over a rate limit.
+func RateLimited(retryAfter time.Duration) *Error {
+	return &Error{Code: ERATELIMITED, Message: "rate limit exceeded, retry later", RetryAfter: retryAfter}
+}

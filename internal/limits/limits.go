@@ -1,0 +1,99 @@
+// Package limits applies the rate limits that are checked outside a write:
+// per client address before any signature is checked, and per node on reads.
+// The counters live in PostgreSQL (rate_hit), so every replica enforces the
+// same numbers. Limits on writes are enforced by persist_object itself.
+package limits
+
+import (
+	"context"
+	"net/netip"
+	"time"
+
+	"ldkbackup/internal/backup"
+)
+
+// Store holds the shared counters.
+type Store interface {
+	// RateHit counts one request of key in its window; a backup.Error with
+	// code ERATELIMITED past limit.
+	RateHit(ctx context.Context, key string, now time.Time, windowSeconds, limit int64) error
+	// RatePeek returns the count of key in the window starting at start.
+	RatePeek(ctx context.Context, key string, start time.Time) (int64, error)
+	RecordNodeRefusal(ctx context.Context, tenant backup.TenantID, node backup.NodeKey, kind string, now time.Time)
+}
+
+// Limiter checks and counts requests against a tenant's limits.
+type Limiter struct {
+	store Store
+	now   func() time.Time
+}
+
+// NewLimiter returns a Limiter over store.
+func NewLimiter(store Store, now func() time.Time) *Limiter {
+	return &Limiter{store: store, now: now}
+}
+
+// HitAddress counts a login request (challenge or response), or a failed
+// signature or token, against the client address.
+func (l *Limiter) HitAddress(ctx context.Context, t *backup.Tenant, addr string) error {
+	if t.Limits.AddressPerMinute <= 0 {
+		return nil
+	}
+	return l.store.RateHit(ctx, backup.RateKeyAddress(t.ID, addr), l.now(), backup.MinuteWindow, t.Limits.AddressPerMinute)
+}
+
+// CheckAddress refuses a request from an address that has used up its
+// allowance, without counting it: signed and token requests are counted only
+// when their proof fails, so honest wallets behind one address do not use up
+// each other's allowance.
+func (l *Limiter) CheckAddress(ctx context.Context, t *backup.Tenant, addr string) error {
+	limit := t.Limits.AddressPerMinute
+	if limit <= 0 {
+		return nil
+	}
+	now := l.now()
+	start := windowStart(now, backup.MinuteWindow)
+	n, err := l.store.RatePeek(ctx, backup.RateKeyAddress(t.ID, addr), start)
+	if err != nil {
+		return err
+	}
+	if n >= limit {
+		return backup.RateLimited(start.Add(backup.MinuteWindow * time.Second).Sub(now))
+	}
+	return nil
+}
+
+// HitNode counts a read that proved the node's key.
+func (l *Limiter) HitNode(ctx context.Context, t *backup.Tenant, node backup.NodeKey) error {
+	if t.Limits.NodePerMinute <= 0 {
+		return nil
+	}
+	now := l.now()
+	err := l.store.RateHit(ctx, backup.RateKeyNode(t.ID, node), now, backup.MinuteWindow, t.Limits.NodePerMinute)
+	if backup.ErrorCode(err) == backup.ERATELIMITED {
+		l.store.RecordNodeRefusal(ctx, t.ID, node, "rate_node", now)
+	}
+	return err
+}
+
+// windowStart is the start of the fixed window holding now, as rate_hit
+// computes it.
+func windowStart(now time.Time, seconds int64) time.Time {
+	return time.Unix(now.Unix()/seconds*seconds, 0)
+}
+
+// ClientAddress is the form of a client's IP address that rate limits count:
+// an IPv4 address, or the /64 of an IPv6 one, since a single subscriber gets
+// a whole /64 and could otherwise rotate through it.
+func ClientAddress(ip string) string {
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return ip
+	}
+	a = a.Unmap()
+	if a.Is4() {
+		return a.String()
+	}
+	p, _ := a.Prefix(64)
+	return p.String()
+}

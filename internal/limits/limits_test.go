@@ -1,0 +1,28 @@
+package limits
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestClientAddress(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{
+		"203.0.113.7":          "203.0.113.7",
+		"::ffff:203.0.113.7":   "203.0.113.7",
+		"2001:db8:1:2:3:4:5:6": "2001:db8:1:2::/64",
+		"2001:db8:1:2:ffff::1": "2001:db8:1:2::/64",
+		"not an address":       "not an address",
+	} {
+		require.Equal(t, want, ClientAddress(in), in)
+	}
+}
+
+func TestWindowStart(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 11, 26, 15, 4, 59, 999, time.UTC)
+	require.True(t, windowStart(now, 60).Equal(time.Date(2026, 11, 26, 15, 4, 0, 0, time.UTC)))
+	require.True(t, windowStart(now, 3600).Equal(time.Date(2026, 11, 26, 15, 0, 0, 0, time.UTC)))
+}
