@@ -7,6 +7,7 @@
 //	db-stop  stop the project-local PostgreSQL that dev started
 //	tenant   administer tenants (wallet apps served by this deployment)
 //	object   an object's version history, and restoring an old version
+//	node     a node's usage against its quotas; per-node quotas
 package main
 
 import (
@@ -49,6 +50,7 @@ commands:
   db-stop  stop the project-local PostgreSQL that dev started under .data/
   tenant   add, list, show, disable, enable tenants and add labels (server tenant for help)
   object   history and restore of an object's versions (server object for help)
+  node     a node's usage, quotas and refusals; set its own quotas (server node for help)
 `
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -72,6 +74,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return tenantCmd(ctx, args, getenv, stdout)
 	case "object":
 		return objectCmd(ctx, args, getenv, stdout)
+	case "node":
+		return nodeCmd(ctx, args, getenv, stdout)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

@@ -1,6 +1,7 @@
 -- name: NodeRefusalRecord :exec
+-- @day is the UTC date of @now.
 INSERT INTO node_refusals (tenant_id, node_key, day, kind, count, last_at)
-VALUES (@tenant_id, @node_key, (@now::timestamptz AT TIME ZONE 'UTC')::date, @kind, 1, @now)
+VALUES (@tenant_id, @node_key, @day::date, @kind, 1, @now)
 ON CONFLICT (tenant_id, node_key, day, kind) DO UPDATE
 SET count = node_refusals.count + 1, last_at = excluded.last_at;
 

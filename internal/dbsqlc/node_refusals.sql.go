@@ -12,24 +12,25 @@ import (
 
 const nodeRefusalRecord = `-- name: NodeRefusalRecord :exec
 INSERT INTO node_refusals (tenant_id, node_key, day, kind, count, last_at)
-VALUES ($1, $2, ($3)::date, $4, 1, $5)
+VALUES ($1, $2, $3::date, $4, 1, $5)
 ON CONFLICT (tenant_id, node_key, day, kind) DO UPDATE
 SET count = node_refusals.count + 1, last_at = excluded.last_at
 `
 
 type NodeRefusalRecordParams struct {
-	TenantID                           int64
-	NodeKey                            []byte
-	PgCatalogtimezoneUTCnowtimestamptz time.Time
-	Kind                               string
-	Now                                time.Time
+	TenantID int64
+	NodeKey  []byte
+	Day      time.Time
+	Kind     string
+	Now      time.Time
 }
 
+// @day is the UTC date of @now.
 func (q *Queries) NodeRefusalRecord(ctx context.Context, arg NodeRefusalRecordParams) error {
 	_, err := q.db.Exec(ctx, nodeRefusalRecord,
 		arg.TenantID,
 		arg.NodeKey,
-		arg.PgCatalogtimezoneUTCnowtimestamptz,
+		arg.Day,
 		arg.Kind,
 		arg.Now,
 	)

@@ -24,6 +24,7 @@ type Querier interface {
 	NodeQuotaClear(ctx context.Context, arg NodeQuotaClearParams) error
 	NodeQuotaGet(ctx context.Context, arg NodeQuotaGetParams) (NodeQuotaGetRow, error)
 	NodeQuotaSet(ctx context.Context, arg NodeQuotaSetParams) error
+	// @day is the UTC date of @now.
 	NodeRefusalRecord(ctx context.Context, arg NodeRefusalRecordParams) error
 	NodeRefusalsSince(ctx context.Context, arg NodeRefusalsSinceParams) ([]NodeRefusalsSinceRow, error)
 	NodeUsageGet(ctx context.Context, arg NodeUsageGetParams) (NodeUsageGetRow, error)

@@ -100,3 +100,34 @@ func TestVersionsMigrationKeepsData(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, res.Unchanged)
 }
+
+// TestLimitsMigrationCountsExistingUsage: nodes with objects before limits
+// existed start with their real usage.
+func TestLimitsMigrationCountsExistingUsage(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dbURL := pgtest.NewBlankDatabase(t)
+	require.NoError(t, postgres.MigrateTo(ctx, dbURL, 3))
+	pool, err := pgxpool.New(ctx, dbURL)
+	require.NoError(t, err)
+	defer pool.Close()
+	node := backup.NodeKey{0x02, 0xcc}
+	store := postgres.NewStore(pool)
+	for _, label := range []string{"ping", "peers"} {
+		body := []byte("bytes of " + label)
+		_, err := pool.Exec(ctx, `SELECT persist_object(1, $1, 'bitcoin', $2, '\x', $3, $4, now(), 5, false)`, node[:], label, body, sha(body))
+		require.NoError(t, err)
+	}
+
+	require.NoError(t, postgres.Migrate(ctx, dbURL, slog.New(slog.DiscardHandler)))
+	r, err := store.NodeReport(ctx, backup.DefaultTenant, node, time.Now().AddDate(0, 0, -1))
+	require.NoError(t, err)
+	require.NotNil(t, r.Usage)
+	require.EqualValues(t, len("bytes of ping")+len("bytes of peers"), r.Usage.Bytes)
+	require.EqualValues(t, 2, r.Usage.Objects)
+}
+
+func sha(b []byte) []byte {
+	s := sha256.Sum256(b)
+	return s[:]
+}

@@ -338,7 +338,8 @@ func refusalKind(err error) string {
 // recordRefusal counts a refusal; a failure to count must not change the
 // answer to the request, so it is only logged by the caller's metrics.
 func (s *Store) recordRefusal(ctx context.Context, tenant backup.TenantID, node backup.NodeKey, kind string, now time.Time) {
-	_ = s.q.NodeRefusalRecord(ctx, dbsqlc.NodeRefusalRecordParams{TenantID: int64(tenant), NodeKey: node[:], Now: now, Kind: kind})
+	day := now.UTC().Truncate(24 * time.Hour)
+	_ = s.q.NodeRefusalRecord(ctx, dbsqlc.NodeRefusalRecordParams{TenantID: int64(tenant), NodeKey: node[:], Day: day, Now: now, Kind: kind})
 }
 
 func clampInt32(n int64) int32 {

@@ -1,0 +1,67 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/require"
+
+	"ldkbackup/internal/backup"
+	"ldkbackup/internal/postgres"
+)
+
+func TestNodeShowAndQuota(t *testing.T) {
+	t.Parallel()
+	c := newCLI(t)
+	c.env["QUOTA_BYTES"] = "1000"
+	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, c.env["DATABASE_URL"])
+	require.NoError(t, err)
+	defer pool.Close()
+	store := postgres.NewStore(pool)
+	node := backup.NodeKey{0x02, 0x07}
+	limits := backup.WriteLimits{QuotaBytes: 1000, QuotaObjects: 10}
+
+	put := func(label string, size int) error {
+		body := make([]byte, size)
+		body[0] = byte(len(label))
+		body[size-1] = byte(size)
+		_, err := store.PutObject(ctx, backup.ObjectKey{Tenant: backup.DefaultTenant, Node: node, Network: "bitcoin", Label: label}, body, sha256.Sum256(body), time.Now(), 5, limits)
+		return err
+	}
+	require.NoError(t, put("ping", 600))
+	require.Equal(t, backup.EQUOTA, backup.ErrorCode(put("peers", 600)), "over the 1000-byte quota")
+
+	out := c.ok("node", "show", node.String())
+	require.Contains(t, out, "bytes:       600 of 1000 (60.0%; quota: tenant or server default)")
+	require.Contains(t, out, "objects:     1 of 5000")
+	require.Contains(t, out, "bitcoin    1 objects")
+	require.Contains(t, out, "quota_bytes: 1 in the last 7 days")
+
+	out = c.ok("node", "quota", node.String(), "--bytes", "5000")
+	require.Contains(t, out, "bytes:       600 of 5000 (12.0%; quota: node's own)")
+	limits.QuotaBytes = 1000 // the tenant's quota; the node's own wins in SQL
+	require.NoError(t, put("peers", 600))
+
+	out = c.ok("node", "quota", node.String(), "--clear")
+	require.Contains(t, out, "own quotas cleared")
+	require.Contains(t, out, "quota: tenant or server default")
+
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"node", "quota", node.String()}, "give --bytes"},
+		{[]string{"node", "quota", node.String(), "--bytes", "-1"}, "positive"},
+		{[]string{"node", "quota", node.String(), "--clear", "--bytes", "5"}, "--clear goes alone"},
+		{[]string{"node", "show", "zz"}, "Public-Key"},
+		{[]string{"node", "show", node.String(), "--tenant", "nope"}, "unknown"},
+	} {
+		_, err := c.run(tc.args...)
+		require.ErrorContains(t, err, tc.want)
+	}
+	require.Contains(t, c.ok("node", "show", backup.NodeKey{0x03}.String()), "never stored anything")
+}
