@@ -51,21 +51,29 @@ func TestQuotaBytesHoldsUnderConcurrentPersists(t *testing.T) {
 	h := newHarness(t, func(c *config.Config) { c.QuotaBytes = quota })
 	n := newNode(t)
 	var wg sync.WaitGroup
-	statuses := make(chan int, 20)
+	type result struct {
+		query  string
+		status int
+	}
+	results := make(chan result, 20)
 	for i := 0; i < 20; i++ {
 		wg.Add(1)
 		body := randomBytes(t, 1000)
 		query := "network=regtest&label=channel_monitor&channelId=" + fmt.Sprintf("%064x", i)
 		go func() {
 			defer wg.Done()
-			statuses <- h.persistRaw(n, query, body).status
+			results <- result{query, h.persistRaw(n, query, body).status}
 		}()
 	}
 	wg.Wait()
-	close(statuses)
+	close(results)
 	counts := map[int]int{}
-	for s := range statuses {
-		counts[s]++
+	var stored string
+	for r := range results {
+		counts[r.status]++
+		if r.status == http.StatusOK {
+			stored = r.query
+		}
 	}
 	require.Equal(t, map[int]int{200: 10, 403: 10}, counts, "exactly what fits is stored")
 	used, objects := h.usage(n)
@@ -87,7 +95,7 @@ func TestQuotaBytesHoldsUnderConcurrentPersists(t *testing.T) {
 	require.Equal(t, before, h.snapshot())
 
 	// Overwriting counts the difference: a smaller version fits, and frees.
-	require.Equal(t, http.StatusOK, h.persistRaw(n, "network=regtest&label=channel_monitor&channelId="+fmt.Sprintf("%064x", 0), randomBytes(t, 400)).status)
+	require.Equal(t, http.StatusOK, h.persistRaw(n, stored, randomBytes(t, 400)).status)
 	used, _ = h.usage(n)
 	require.EqualValues(t, quota-600, used)
 	require.Equal(t, http.StatusOK, h.persistRaw(n, "network=regtest&label=peers", randomBytes(t, 600)).status)
