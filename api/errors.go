@@ -43,6 +43,7 @@ func (h *handlers) fail(c *gin.Context, err error) {
 	} else if s, ok := statusByCode[backup.ErrorCode(err)]; ok {
 		status = s
 	}
+	c.Set(ctxError, err)
 	level := slog.LevelWarn
 	if status >= 500 {
 		level = slog.LevelError

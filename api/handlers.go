@@ -26,6 +26,33 @@ func (h *handlers) status(c *gin.Context) {
 	c.JSON(http.StatusOK, gin.H{"hello": "world", "status": "ok", "version": h.deps.Version})
 }
 
+// healthz says the process is alive; it touches nothing else.
+func (h *handlers) healthz(c *gin.Context) {
+	c.JSON(http.StatusOK, gin.H{"status": "ok"})
+}
+
+// readyz says whether this replica can serve: the database answers and has
+// every migration this release needs.
+func (h *handlers) readyz(c *gin.Context) {
+	if err := h.deps.Ready(c.Request.Context()); err != nil {
+		if backup.ErrorCode(err) == backup.EINTERNAL {
+			err = &wrappedUnavailable{err}
+		}
+		h.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"status": "ready"})
+}
+
+// wrappedUnavailable reports an unexpected readiness failure as 503, not
+// 500: the replica is not ready, whatever the reason.
+type wrappedUnavailable struct{ cause error }
+
+func (w *wrappedUnavailable) Error() string { return w.cause.Error() }
+func (w *wrappedUnavailable) Unwrap() []error {
+	return []error{backup.Errorf(backup.EUNAVAILABLE, "not ready"), w.cause}
+}
+
 func (h *handlers) authChallenge(c *gin.Context) {
 	var body struct {
 		Timestamp json.RawMessage `json:"timestamp"`

@@ -3,13 +3,16 @@ package api
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
 
+	"ldkbackup/internal/activity"
 	"ldkbackup/internal/backup"
 	"ldkbackup/internal/limits"
 )
@@ -19,6 +22,7 @@ const (
 	ctxRequestID = "request_id"
 	ctxTenant    = "tenant"
 	ctxNode      = "node"
+	ctxError     = "error"
 )
 
 // requestLog gives each request an id (also sent back as X-Request-Id) and
@@ -35,22 +39,80 @@ func (h *handlers) requestLog(c *gin.Context) {
 	c.Header("X-Request-Id", id)
 	c.Next()
 
+	elapsed := time.Since(start)
+	route, status := c.FullPath(), c.Writer.Status()
+	in, out := max(c.Request.ContentLength, 0), int64(max(c.Writer.Size(), 0))
+	h.deps.Observer.Request(route, status, elapsed, in, out)
 	attrs := []any{
 		"request_id", id,
 		"method", c.Request.Method,
-		"route", c.FullPath(),
-		"status", c.Writer.Status(),
-		"duration_ms", float64(time.Since(start).Microseconds()) / 1000,
-		"bytes_in", c.Request.ContentLength,
-		"bytes_out", c.Writer.Size(),
+		"route", route,
+		"status", status,
+		"duration_ms", float64(elapsed.Microseconds()) / 1000,
+		"bytes_in", in,
+		"bytes_out", out,
 	}
 	if t, ok := c.Get(ctxTenant); ok {
-		attrs = append(attrs, "tenant", t.(*backup.Tenant).Slug)
+		tenant := t.(*backup.Tenant)
+		attrs = append(attrs, "tenant", tenant.Slug)
+		if kind := eventOf(c, route, status); kind != "" {
+			var bytes int64
+			if kind == activity.Retrieve {
+				bytes = out
+			}
+			h.deps.Observer.Event(tenant.ID, kind, bytes)
+		}
 	}
-	if node, ok := c.Get(ctxNode); ok {
-		attrs = append(attrs, "node", node.(backup.NodeKey).Short())
+	if node, ok := logNode(c); ok {
+		attrs = append(attrs, "node", node.Short())
 	}
 	h.deps.Logger.LogAttrs(c.Request.Context(), slog.LevelInfo, "request", slogAttrs(attrs)...)
+}
+
+// logNode is the node a request is by: the token's, else the key it claims
+// (only a short prefix is ever logged).
+func logNode(c *gin.Context) (backup.NodeKey, bool) {
+	if node, ok := c.Get(ctxNode); ok {
+		return node.(backup.NodeKey), true
+	}
+	k, err := backup.ParseNodeKey(c.GetHeader("Public-Key"))
+	return k, err == nil
+}
+
+// eventOf is what a finished request counts as in reports, "" for nothing.
+func eventOf(c *gin.Context, route string, status int) string {
+	is := func(suffix string) bool { return strings.HasSuffix(route, suffix) }
+	switch status {
+	case http.StatusOK:
+		switch {
+		case is("/auth/response"):
+			return activity.Login
+		case is("/retrieve"):
+			return activity.Retrieve
+		}
+	case http.StatusUnauthorized:
+		if is("/persist") || is("/auth/challenge") || is("/auth/response") {
+			return activity.SignatureFailure
+		}
+	case http.StatusTooManyRequests:
+		var e *backup.Error
+		if err, ok := c.Get(ctxError); ok && errors.As(err.(error), &e) {
+			switch e.Details["limit"] {
+			case backup.LimitNode:
+				return activity.RefusedRateNode
+			case backup.LimitNewNodes:
+				return activity.RefusedNewNodes
+			}
+		}
+		return activity.RefusedRateAddress
+	case http.StatusForbidden:
+		return activity.RefusedQuota
+	case http.StatusRequestEntityTooLarge:
+		return activity.RefusedBodySize
+	case http.StatusConflict:
+		return activity.RefusedReplay
+	}
+	return ""
 }
 
 func slogAttrs(kv []any) []slog.Attr {

@@ -7,6 +7,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -42,12 +43,23 @@ type Limiter interface {
 	HitNode(ctx context.Context, t *backup.Tenant, node backup.NodeKey) error
 }
 
+// Observer is told about every finished request (metrics) and every event
+// that reports count (logins, reads, signature failures, refusals).
+type Observer interface {
+	Request(route string, status int, d time.Duration, in, out int64)
+	Event(tenant backup.TenantID, kind string, bytes int64)
+}
+
 // Deps is everything the router needs.
 type Deps struct {
-	Backup       BackupService
-	Auth         AuthService
-	Tenants      TenantResolver
-	Limiter      Limiter
+	Backup   BackupService
+	Auth     AuthService
+	Tenants  TenantResolver
+	Limiter  Limiter
+	Observer Observer
+	// Ready says whether this replica can serve: the database answers and
+	// its schema is current.
+	Ready        func(ctx context.Context) error
 	Logger       *slog.Logger
 	MaxBodyBytes int64
 	Version      string
@@ -137,6 +149,9 @@ func NewRouter(d Deps) (*gin.Engine, error) {
 	r.RemoteIPHeaders = []string{"X-Forwarded-For"}
 	r.Use(h.requestLog, h.recover)
 	r.NoRoute(func(c *gin.Context) { h.fail(c, backup.Errorf(backup.ENOTFOUND, "no such endpoint")) })
+	// Health checks for orchestrators, outside every tenant.
+	r.GET("/healthz", h.healthz)
+	r.GET("/readyz", h.readyz)
 	r.NoMethod(func(c *gin.Context) {
 		h.fail(c, &statusError{http.StatusMethodNotAllowed, "method not allowed"})
 	})

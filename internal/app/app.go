@@ -1,6 +1,6 @@
 // Package app assembles the server from its configuration: pool, migrations,
-// services, router and HTTP server. cmd/server runs it; end-to-end tests
-// start it on :0.
+// services, router, HTTP servers and background loops. cmd/server runs it;
+// end-to-end tests start it on :0.
 package app
 
 import (
@@ -10,21 +10,29 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"ldkbackup/api"
+	"ldkbackup/internal/activity"
 	"ldkbackup/internal/auth"
 	"ldkbackup/internal/backup"
 	"ldkbackup/internal/config"
 	"ldkbackup/internal/limits"
+	"ldkbackup/internal/metrics"
 	"ldkbackup/internal/postgres"
 	"ldkbackup/internal/tenant"
 )
 
 // Version is reported by /v1/status; set at build time with -ldflags.
 var Version = "dev"
+
+// activityFlushInterval is how often counted activity reaches the database;
+// a crash loses at most this much of it.
+const activityFlushInterval = 10 * time.Second
 
 // App is a running server.
 type App struct {
@@ -33,13 +41,19 @@ type App struct {
 	now      func() time.Time
 	store    *postgres.Store
 	pool     *pgxpool.Pool
+	activity *activity.Recorder
 	server   *http.Server
+	admin    *http.Server
 	listener net.Listener
+	adminLn  net.Listener
 	served   chan error
+
+	stopLoops context.CancelFunc
+	loops     sync.WaitGroup
 }
 
 // New connects to the database, migrates it when configured to, and builds
-// the HTTP server. now is the clock every time rule uses.
+// the HTTP servers. now is the clock every time rule uses.
 func New(ctx context.Context, cfg config.Config, logger *slog.Logger, now func() time.Time) (*App, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -52,8 +66,15 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, now func()
 	if err != nil {
 		return nil, err
 	}
+	proxies, err := cfg.TrustedProxyList()
+	if err != nil {
+		return nil, err
+	}
 	if kek == nil {
 		logger.Warn("KEY_ENCRYPTION_KEY is not set: only the default tenant (/v1) is served")
+	}
+	if !cfg.RateLimits {
+		logger.Warn("RATE_LIMITS=off: no rate limits are enforced (quotas and the body limit still are); never run a public deployment like this")
 	}
 	if cfg.MigrateOnStart {
 		if err := postgres.Migrate(ctx, cfg.DatabaseURL, logger); err != nil {
@@ -64,20 +85,25 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, now func()
 	if err != nil {
 		return nil, err
 	}
-	if !cfg.RateLimits {
-		logger.Warn("RATE_LIMITS=off: no rate limits are enforced (quotas and the body limit still are); never run a public deployment like this")
-	}
-	proxies, err := cfg.TrustedProxyList()
-	if err != nil {
-		pool.Close()
-		return nil, err
-	}
 	store := postgres.NewStore(pool)
+	if cfg.MigrateOnStart {
+		// Reports fall back to these where a tenant has no quota of its own.
+		settings := map[string]int64{"quota_bytes": cfg.QuotaBytes, "quota_objects": cfg.QuotaObjects}
+		if err := store.PublishSettings(ctx, settings, now()); err != nil {
+			pool.Close()
+			return nil, err
+		}
+	}
+
+	m := metrics.New(pool)
+	rec := activity.NewRecorder(store, now, logger)
 	router, err := api.NewRouter(api.Deps{
 		Backup:         backup.NewService(store, now, int(cfg.RetainVersions)),
 		Auth:           auth.NewService(store, now, cfg.TimestampWindow),
 		Tenants:        tenant.NewDirectory(store, tenant.Config{DefaultKey: serverKey, KEK: kek, Limits: cfg.Limits(), RateLimits: cfg.RateLimits}, now),
 		Limiter:        limits.NewLimiter(store, now),
+		Observer:       observer{m, rec},
+		Ready:          store.Ready,
 		Logger:         logger,
 		MaxBodyBytes:   cfg.MaxBodyBytes,
 		Version:        Version,
@@ -87,12 +113,13 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, now func()
 		pool.Close()
 		return nil, err
 	}
-	return &App{
-		cfg:    cfg,
-		logger: logger,
-		now:    now,
-		store:  store,
-		pool:   pool,
+	a := &App{
+		cfg:      cfg,
+		logger:   logger,
+		now:      now,
+		store:    store,
+		pool:     pool,
+		activity: rec,
 		server: &http.Server{
 			Handler:           router,
 			ReadHeaderTimeout: cfg.ReadHeaderTimeout,
@@ -102,39 +129,99 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, now func()
 			MaxHeaderBytes:    64 << 10,
 			ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 		},
-		served: make(chan error, 1),
-	}, nil
+		served: make(chan error, 2),
+	}
+	if cfg.AdminAddr != "" {
+		a.admin = &http.Server{Handler: adminMux(m, cfg.AdminPprof), ReadHeaderTimeout: 10 * time.Second}
+	}
+	return a, nil
 }
 
-// Start listens on the configured address (port 0 picks a free one) and
-// serves in the background.
+// adminMux serves the admin listener: metrics, and profiles when enabled.
+func adminMux(m *metrics.Metrics, withPprof bool) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", m.Handler())
+	if withPprof {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
+	return mux
+}
+
+// observer feeds each request to the metrics, and each event to both the
+// metrics and the daily activity counters.
+type observer struct {
+	m   *metrics.Metrics
+	rec *activity.Recorder
+}
+
+func (o observer) Request(route string, status int, d time.Duration, in, out int64) {
+	o.m.Request(route, status, d, in, out)
+}
+
+func (o observer) Event(tenant backup.TenantID, kind string, bytes int64) {
+	o.m.Event(kind)
+	o.rec.Add(tenant, kind, bytes)
+}
+
+// Start listens on the public address (port 0 picks a free one) and the
+// admin address, serves in the background, and starts the background loops.
 func (a *App) Start() error {
 	ln, err := net.Listen("tcp", a.cfg.Addr())
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", a.cfg.Addr(), err)
 	}
 	a.listener = ln
+	if a.admin != nil {
+		if a.adminLn, err = net.Listen("tcp", a.cfg.AdminAddr); err != nil {
+			ln.Close()
+			return fmt.Errorf("listen on ADMIN_ADDR %s: %w", a.cfg.AdminAddr, err)
+		}
+		go func() {
+			if err := a.admin.Serve(a.adminLn); !errors.Is(err, http.ErrServerClosed) {
+				a.logger.Error("admin listener stopped", "error", err)
+			}
+		}()
+	}
 	go func() { a.served <- a.server.Serve(ln) }()
-	a.logger.Info("serving", "addr", ln.Addr().String(), "server_public_key", a.cfg.PublicKey)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	a.stopLoops = cancel
+	a.loops.Add(2)
+	go func() { defer a.loops.Done(); a.activity.Run(ctx, activityFlushInterval) }()
+	go func() { defer a.loops.Done(); a.housekeep(ctx) }()
+
+	a.logger.Info("serving", "addr", ln.Addr().String(), "admin_addr", a.AdminAddr(), "server_public_key", a.cfg.PublicKey)
 	return nil
 }
 
 // URL is the base URL clients use, e.g. http://127.0.0.1:3003.
 func (a *App) URL() string { return "http://" + a.listener.Addr().String() }
 
-// Run starts the server and housekeeping and serves until ctx is done, then
-// shuts down.
+// AdminAddr is where /metrics answers; "" when the admin listener is off.
+func (a *App) AdminAddr() string {
+	if a.adminLn == nil {
+		return ""
+	}
+	return a.adminLn.Addr().String()
+}
+
+// FlushActivity writes the activity counted so far, for tests and reports
+// that must see it now.
+func (a *App) FlushActivity(ctx context.Context) error { return a.activity.Flush(ctx) }
+
+// Run starts the server and serves until ctx is done, then shuts down.
 func (a *App) Run(ctx context.Context) error {
 	if err := a.Start(); err != nil {
 		a.pool.Close()
 		return err
 	}
-	hkCtx, stopHousekeeping := context.WithCancel(ctx)
-	defer stopHousekeeping()
-	go a.housekeep(hkCtx)
 	select {
 	case err := <-a.served:
-		a.pool.Close()
+		_ = a.Close()
 		return err
 	case <-ctx.Done():
 	}
@@ -142,31 +229,42 @@ func (a *App) Run(ctx context.Context) error {
 }
 
 // housekeep sweeps expired login state and rate counters every
-// HousekeepingInterval; replicas take turns through an advisory lock.
+// HousekeepingInterval, and retention about hourly; replicas take turns
+// through an advisory lock.
 func (a *App) housekeep(ctx context.Context) {
 	t := time.NewTicker(a.cfg.HousekeepingInterval)
 	defer t.Stop()
+	var lastRetention time.Time
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
-		sw, err := a.store.Housekeep(ctx, a.now())
+		retain := 0
+		if time.Since(lastRetention) >= time.Hour {
+			retain = int(a.cfg.RetainVersions)
+		}
+		sw, err := a.store.Housekeep(ctx, a.now(), retain)
 		if err != nil {
 			if ctx.Err() == nil {
 				a.logger.Warn("housekeeping failed", "error", err)
 			}
 			continue
 		}
+		if retain > 0 {
+			lastRetention = time.Now()
+		}
 		if sw.Ran {
-			a.logger.Info("housekeeping", "challenges", sw.Challenges, "sessions", sw.Sessions, "rate_counters", sw.RateCounters)
+			a.logger.Info("housekeeping", "challenges", sw.Challenges, "sessions", sw.Sessions,
+				"rate_counters", sw.RateCounters, "pruned_versions", sw.Pruned)
 		}
 	}
 }
 
 // Close stops accepting requests, lets in-flight ones (a persist being
-// committed) finish within the shutdown timeout, then closes the pool.
+// committed) finish within the shutdown timeout, flushes the activity
+// counts, then closes the pool.
 func (a *App) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
 	defer cancel()
@@ -174,6 +272,13 @@ func (a *App) Close() error {
 	if errors.Is(err, context.DeadlineExceeded) {
 		a.logger.Warn("shutdown timeout reached; closing remaining connections")
 		err = a.server.Close()
+	}
+	if a.admin != nil {
+		_ = a.admin.Close()
+	}
+	if a.stopLoops != nil {
+		a.stopLoops()
+		a.loops.Wait()
 	}
 	a.pool.Close()
 	return err

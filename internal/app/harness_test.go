@@ -58,6 +58,7 @@ type harness struct {
 	serverPub string
 	clock     *clock
 	http      *http.Client
+	app       *app.App // the first server
 }
 
 func newHarness(t *testing.T, configure ...func(*config.Config)) *harness {
@@ -68,6 +69,7 @@ func newHarness(t *testing.T, configure ...func(*config.Config)) *harness {
 
 	cfg := config.Default()
 	cfg.Host, cfg.Port = "127.0.0.1", 0
+	cfg.AdminAddr = "127.0.0.1:0"
 	cfg.DatabaseURL = dbURL
 	cfg.SecretKey, cfg.PublicKey = secret, public
 	cfg.KeyEncryptionKey = hex.EncodeToString(randomBytes(t, 32))
@@ -84,12 +86,20 @@ func newHarness(t *testing.T, configure ...func(*config.Config)) *harness {
 // and returns its URL.
 func (h *harness) startReplica() string {
 	h.t.Helper()
+	return h.startApp().URL()
+}
+
+func (h *harness) startApp() *app.App {
+	h.t.Helper()
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	a, err := app.New(context.Background(), h.cfg, logger, h.clock.Now)
 	require.NoError(h.t, err)
 	require.NoError(h.t, a.Start())
 	h.t.Cleanup(func() { _ = a.Close() })
-	return a.URL()
+	if h.app == nil {
+		h.app = a
+	}
+	return a
 }
 
 // addTenant creates a tenant as the operator's CLI does and returns the
@@ -199,13 +209,16 @@ func (h *harness) doURL(base, method, path string, header map[string]string, bod
 	return response{status: resp.StatusCode, header: resp.Header, body: b}
 }
 
-// requireError asserts the status and a JSON body of exactly {"error": "..."}.
+// requireError asserts the status and a JSON body of {"error": "..."}: only
+// refusals by a limit (403, 429) may add fields naming the limit.
 func (r response) requireError(t *testing.T, status int) string {
 	t.Helper()
 	require.Equal(t, status, r.status, "body: %s", r.body)
 	var body map[string]any
 	require.NoError(t, json.Unmarshal(r.body, &body), "error body must be JSON: %s", r.body)
-	require.Len(t, body, 1, "error body must hold only \"error\": %s", r.body)
+	if status != http.StatusForbidden && status != http.StatusTooManyRequests {
+		require.Len(t, body, 1, "error body must hold only \"error\": %s", r.body)
+	}
 	msg, ok := body["error"].(string)
 	require.True(t, ok, "error must be a string: %s", r.body)
 	require.NotEmpty(t, msg)

@@ -31,6 +31,9 @@ func behindProxy(c *config.Config) { c.TrustedProxies = "127.0.0.1/32" }
 
 func (r response) requireRetryAfter(t *testing.T) int {
 	t.Helper()
+	var body map[string]any
+	require.NoError(t, jsonUnmarshal(r.body, &body))
+	require.Contains(t, []any{"address", "node", "new_nodes"}, body["limit"], "a 429 names its limit: %s", r.body)
 	secs, err := strconv.Atoi(r.header.Get("Retry-After"))
 	require.NoError(t, err, "Retry-After must be whole seconds: %q", r.header.Get("Retry-After"))
 	require.Positive(t, secs)

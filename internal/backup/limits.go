@@ -2,6 +2,7 @@ package backup
 
 import (
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -50,7 +51,25 @@ func (t *Tenant) writeLimits(node NodeKey, addr string) WriteLimits {
 	}
 }
 
-// RateLimited is the refusal of a request over a rate limit.
-func RateLimited(retryAfter time.Duration) *Error {
-	return &Error{Code: ERATELIMITED, Message: "rate limit exceeded, retry later", RetryAfter: retryAfter}
+// Names of the rate limits, as refusals report them ("limit").
+const (
+	LimitAddress  = "address"
+	LimitNode     = "node"
+	LimitNewNodes = "new_nodes"
+)
+
+// RateLimited is the refusal of a request over the named rate limit.
+func RateLimited(limit string, retryAfter time.Duration) *Error {
+	return &Error{Code: ERATELIMITED, Message: "rate limit exceeded, retry later", RetryAfter: retryAfter, Details: map[string]any{"limit": limit}}
+}
+
+// RateLimitOfKey names the limit a rate counter key belongs to.
+func RateLimitOfKey(key string) string {
+	switch {
+	case strings.HasPrefix(key, "node:"):
+		return LimitNode
+	case strings.HasPrefix(key, "new:"):
+		return LimitNewNodes
+	}
+	return LimitAddress
 }

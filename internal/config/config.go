@@ -60,6 +60,11 @@ type Config struct {
 	ShutdownTimeout   time.Duration // SHUTDOWN_TIMEOUT: how long in-flight requests may finish on SIGTERM
 
 	HousekeepingInterval time.Duration // HOUSEKEEPING_INTERVAL: how often expired state is swept
+
+	// AdminAddr (ADMIN_ADDR) serves /metrics, never on the public port; ""
+	// or "off" turns it off. AdminPprof (ADMIN_PPROF) adds /debug/pprof.
+	AdminAddr  string
+	AdminPprof bool
 }
 
 // Default returns the settings used where the environment says nothing.
@@ -89,6 +94,7 @@ func Default() Config {
 		IdleTimeout:               2 * time.Minute,
 		ShutdownTimeout:           30 * time.Second,
 		HousekeepingInterval:      time.Minute,
+		AdminAddr:                 "127.0.0.1:9090",
 	}
 }
 
@@ -166,6 +172,11 @@ func (c Config) FromEnv(getenv func(string) string) (Config, error) {
 	duration("IDLE_TIMEOUT", &c.IdleTimeout)
 	duration("SHUTDOWN_TIMEOUT", &c.ShutdownTimeout)
 	duration("HOUSEKEEPING_INTERVAL", &c.HousekeepingInterval)
+	str("ADMIN_ADDR", &c.AdminAddr)
+	if c.AdminAddr == "off" {
+		c.AdminAddr = ""
+	}
+	boolean("ADMIN_PPROF", &c.AdminPprof)
 	return c, errors.Join(errs...)
 }
 

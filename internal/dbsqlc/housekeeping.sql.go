@@ -21,3 +21,32 @@ func (q *Queries) HousekeepingLock(ctx context.Context) (bool, error) {
 	err := row.Scan(&locked)
 	return locked, err
 }
+
+const versionsPruneRetention = `-- name: VersionsPruneRetention :execrows
+UPDATE object_versions AS v
+SET payload = NULL
+FROM (
+    SELECT hv.object_id, hv.version
+    FROM object_versions AS hv
+    JOIN objects AS o ON o.id = hv.object_id
+    WHERE hv.payload IS NOT NULL AND hv.version <= o.latest_version - $1::bigint
+    LIMIT $2
+) AS doomed
+WHERE v.object_id = doomed.object_id AND v.version = doomed.version
+`
+
+type VersionsPruneRetentionParams struct {
+	Retain  int64
+	MaxRows int32
+}
+
+// Drops the bytes of versions beyond @retain per object, at most @max_rows
+// at a time. persist_object prunes each object it writes; this catches
+// objects that stopped being written after RETAIN_VERSIONS was lowered.
+func (q *Queries) VersionsPruneRetention(ctx context.Context, arg VersionsPruneRetentionParams) (int64, error) {
+	result, err := q.db.Exec(ctx, versionsPruneRetention, arg.Retain, arg.MaxRows)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}

@@ -6,7 +6,17 @@ package dbsqlc
 
 import (
 	"time"
+
+	"github.com/jackc/pgx/v5/pgtype"
 )
+
+type ActivityDaily struct {
+	Day      time.Time
+	TenantID int64
+	Kind     string
+	Count    int64
+	Bytes    int64
+}
 
 type AuditLog struct {
 	ID        int64
@@ -59,11 +69,12 @@ type NodeUploadHash struct {
 }
 
 type NodeUsage struct {
-	TenantID  int64
-	NodeKey   []byte
-	Bytes     int64
-	Objects   int32
-	FirstSeen time.Time
+	TenantID    int64
+	NodeKey     []byte
+	Bytes       int64
+	Objects     int32
+	FirstSeen   time.Time
+	LastRestore *time.Time
 }
 
 type Object struct {
@@ -93,6 +104,76 @@ type RateLimit struct {
 	Key         string
 	WindowStart time.Time
 	Count       int32
+}
+
+type ReportingDaily struct {
+	Day                time.Time
+	Tenant             string
+	Persists           int64
+	BytesIn            int64
+	Restores           int64
+	Retrieves          int64
+	BytesOut           int64
+	NewNodes           int64
+	SignatureFailures  int64
+	RefusedRateAddress int64
+	RefusedRateNode    int64
+	RefusedNewNodes    int64
+	RefusedQuota       int64
+	RefusedBodySize    int64
+	RefusedReplay      int64
+}
+
+type ReportingNode struct {
+	Tenant          string
+	NodeKey         string
+	Networks        interface{}
+	Objects         int64
+	ChannelMonitors int64
+	LiveBytes       int64
+	HistoryBytes    int64
+	FirstSeen       time.Time
+	LastPersist     interface{}
+	LastRestore     *time.Time
+	QuotaBytes      *int64
+	QuotaObjects    *int32
+	QuotaBytesPct   pgtype.Numeric
+	QuotaObjectsPct pgtype.Numeric
+}
+
+type ReportingNodeQuota struct {
+	TenantID     int64
+	NodeKey      []byte
+	QuotaBytes   *int64
+	QuotaObjects *int32
+}
+
+type ReportingStaleNode struct {
+	Tenant               string
+	NodeKey              string
+	Networks             interface{}
+	ChannelMonitors      int64
+	LastPersist          interface{}
+	LastRestore          *time.Time
+	DaysSinceLastPersist int32
+}
+
+type ReportingTenant struct {
+	Tenant           string
+	Name             string
+	CreatedAt        time.Time
+	DisabledAt       *time.Time
+	Nodes            int64
+	Objects          interface{}
+	LiveBytes        interface{}
+	HistoryBytes     interface{}
+	NodesPersisted7d int64
+}
+
+type ServerSetting struct {
+	Key       string
+	Value     int64
+	UpdatedAt time.Time
 }
 
 type Tenant struct {

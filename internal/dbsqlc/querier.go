@@ -10,6 +10,8 @@ import (
 )
 
 type Querier interface {
+	// Adds a replica's counts of one kind of activity to its day's row.
+	ActivityAdd(ctx context.Context, arg ActivityAddParams) error
 	AuditInsert(ctx context.Context, arg AuditInsertParams) error
 	AuditListForNode(ctx context.Context, arg AuditListForNodeParams) ([]AuditListForNodeRow, error)
 	// Inserts a new challenge and, in the same statement, drops the node's
@@ -28,6 +30,7 @@ type Querier interface {
 	NodeRefusalRecord(ctx context.Context, arg NodeRefusalRecordParams) error
 	NodeRefusalsSince(ctx context.Context, arg NodeRefusalsSinceParams) ([]NodeRefusalsSinceRow, error)
 	NodeUsageGet(ctx context.Context, arg NodeUsageGetParams) (NodeUsageGetRow, error)
+	NodeUsageMarkRestore(ctx context.Context, arg NodeUsageMarkRestoreParams) error
 	// Frees the quota of deleted objects.
 	NodeUsageRelease(ctx context.Context, arg NodeUsageReleaseParams) error
 	ObjectCountByNetwork(ctx context.Context, arg ObjectCountByNetworkParams) ([]ObjectCountByNetworkRow, error)
@@ -62,6 +65,7 @@ type Querier interface {
 	SessionDeleteExpired(ctx context.Context, now time.Time) (int64, error)
 	SessionDeleteExpiredForNode(ctx context.Context, arg SessionDeleteExpiredForNodeParams) error
 	SessionGetNode(ctx context.Context, arg SessionGetNodeParams) ([]byte, error)
+	SettingSet(ctx context.Context, arg SettingSetParams) error
 	TenantCreate(ctx context.Context, arg TenantCreateParams) (int64, error)
 	// Everything a request needs to know about its tenant, in one round trip:
 	// the row and its extra labels.
@@ -72,6 +76,10 @@ type Querier interface {
 	// Disables (a time) or re-enables (NULL) a tenant; the default tenant is
 	// served from the environment and cannot be disabled.
 	TenantSetDisabled(ctx context.Context, arg TenantSetDisabledParams) (int64, error)
+	// Drops the bytes of versions beyond @retain per object, at most @max_rows
+	// at a time. persist_object prunes each object it writes; this catches
+	// objects that stopped being written after RETAIN_VERSIONS was lowered.
+	VersionsPruneRetention(ctx context.Context, arg VersionsPruneRetentionParams) (int64, error)
 }
 
 var _ Querier = (*Queries)(nil)

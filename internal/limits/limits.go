@@ -58,7 +58,7 @@ func (l *Limiter) CheckAddress(ctx context.Context, t *backup.Tenant, addr strin
 		return err
 	}
 	if n >= limit {
-		return backup.RateLimited(start.Add(backup.MinuteWindow * time.Second).Sub(now))
+		return backup.RateLimited(backup.LimitAddress, start.Add(backup.MinuteWindow*time.Second).Sub(now))
 	}
 	return nil
 }

@@ -30,7 +30,7 @@ func TestHousekeepingSweepsOnlyWhatExpired(t *testing.T) {
 	require.NoError(t, err)
 
 	store := postgres.NewStore(pool)
-	sw, err := store.Housekeep(ctx, now)
+	sw, err := store.Housekeep(ctx, now, 0)
 	require.NoError(t, err)
 	require.Equal(t, postgres.Swept{Ran: true, Challenges: 1, Sessions: 1, RateCounters: 1}, sw)
 	for _, table := range []string{"auth_challenges", "auth_sessions", "rate_limits"} {
@@ -53,12 +53,12 @@ func TestHousekeepingRunsOnOneReplicaAtATime(t *testing.T) {
 	require.NoError(t, tx.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock(7385110412001)`).Scan(&locked))
 	require.True(t, locked)
 
-	sw, err := postgres.NewStore(pool).Housekeep(ctx, time.Now())
+	sw, err := postgres.NewStore(pool).Housekeep(ctx, time.Now(), 0)
 	require.NoError(t, err)
 	require.False(t, sw.Ran)
 
 	require.NoError(t, tx.Rollback(ctx))
-	sw, err = postgres.NewStore(pool).Housekeep(ctx, time.Now())
+	sw, err = postgres.NewStore(pool).Housekeep(ctx, time.Now(), 0)
 	require.NoError(t, err)
 	require.True(t, sw.Ran)
 }

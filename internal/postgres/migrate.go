@@ -96,3 +96,16 @@ func MigrateDownTo(ctx context.Context, databaseURL string, version int64) error
 		return err
 	})
 }
+
+// LatestMigration is the version of the newest embedded migration.
+func LatestMigration() (int64, error) {
+	p, err := goose.NewProvider(goose.DialectPostgres, nil, migrationsFS())
+	if err != nil {
+		return 0, err
+	}
+	srcs := p.ListSources()
+	if len(srcs) == 0 {
+		return 0, nil
+	}
+	return srcs[len(srcs)-1].Version, nil
+}

@@ -239,7 +239,11 @@ func (s *Store) CreateSession(ctx context.Context, tenant backup.TenantID, node 
 		}); err != nil {
 			return err
 		}
-		return q.SessionDeleteExpiredForNode(ctx, dbsqlc.SessionDeleteExpiredForNodeParams{TenantID: int64(tenant), NodeKey: node[:], Now: now})
+		if err := q.SessionDeleteExpiredForNode(ctx, dbsqlc.SessionDeleteExpiredForNodeParams{TenantID: int64(tenant), NodeKey: node[:], Now: now}); err != nil {
+			return err
+		}
+		// A login is a restore: reports show each node's last one.
+		return q.NodeUsageMarkRestore(ctx, dbsqlc.NodeUsageMarkRestoreParams{TenantID: int64(tenant), NodeKey: node[:], Now: now})
 	})
 }
 
@@ -282,7 +286,8 @@ func interpretError(err error) error {
 			return &wrapped{backup.Errorf(backup.ECONFLICT, "this node uploaded these exact bytes before: a replayed upload is refused"), err}
 		case "LBL01": // raised by rate_hit
 			secs, _ := strconv.Atoi(pgErr.Detail)
-			return &wrapped{backup.RateLimited(time.Duration(max(secs, 1)) * time.Second), err}
+			limit := backup.RateLimitOfKey(strings.TrimPrefix(pgErr.Message, "rate limit: "))
+			return &wrapped{backup.RateLimited(limit, time.Duration(max(secs, 1))*time.Second), err}
 		case "LBQ01", "LBQ02": // raised by persist_object
 			details := map[string]any{}
 			_ = json.Unmarshal([]byte(pgErr.Detail), &details)

@@ -1,0 +1,45 @@
+package postgres
+
+import (
+	"context"
+	"time"
+
+	"ldkbackup/internal/backup"
+	"ldkbackup/internal/dbsqlc"
+)
+
+// ActivityAdd adds counts to a day's activity counters.
+func (s *Store) ActivityAdd(ctx context.Context, day time.Time, tenant backup.TenantID, kind string, count, bytes int64) error {
+	return interpretError(s.q.ActivityAdd(ctx, dbsqlc.ActivityAddParams{Day: day, TenantID: int64(tenant), Kind: kind, Count: count, Bytes: bytes}))
+}
+
+// PublishSettings records the server-wide defaults that reports fall back to.
+func (s *Store) PublishSettings(ctx context.Context, settings map[string]int64, now time.Time) error {
+	return s.WithTx(ctx, func(q *dbsqlc.Queries) error {
+		for k, v := range settings {
+			if err := q.SettingSet(ctx, dbsqlc.SettingSetParams{Key: k, Value: v, Now: now}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// Ready reports whether the database answers and has every embedded
+// migration applied: a replica of a newer release waits for its migration.
+func (s *Store) Ready(ctx context.Context) error {
+	// goose's own table is not in the migrations, so sqlc cannot see it.
+	var applied int64
+	err := s.pool.QueryRow(ctx, `SELECT coalesce(max(version_id), 0) FROM goose_db_version WHERE is_applied`).Scan(&applied)
+	if err != nil {
+		return interpretError(err)
+	}
+	want, err := LatestMigration()
+	if err != nil {
+		return err
+	}
+	if applied < want {
+		return backup.Errorf(backup.EUNAVAILABLE, "database schema is at migration %d, this server needs %d", applied, want)
+	}
+	return nil
+}
