@@ -5,6 +5,8 @@ import (
 	"errors"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"ldkbackup/internal/backup"
 	"ldkbackup/internal/config"
 	"ldkbackup/internal/postgres"
@@ -15,6 +17,7 @@ import (
 // directory and the object service, as the server builds them.
 type admin struct {
 	cfg     config.Config
+	pool    *pgxpool.Pool
 	store   *postgres.Store
 	tenants *tenant.Directory
 	objects *backup.Service
@@ -41,6 +44,7 @@ func openAdmin(ctx context.Context, getenv func(string) string) (*admin, error) 
 	store := postgres.NewStore(pool)
 	return &admin{
 		cfg:     cfg,
+		pool:    pool,
 		store:   store,
 		tenants: tenant.NewDirectory(store, tenant.Config{KEK: kek, Limits: cfg.Limits(), RateLimits: cfg.RateLimits}, time.Now),
 		objects: backup.NewService(store, time.Now, int(cfg.RetainVersions)),

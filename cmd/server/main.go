@@ -8,6 +8,7 @@
 //	tenant   administer tenants (wallet apps served by this deployment)
 //	object   an object's version history, and restoring an old version
 //	node     a node's usage against its quotas; per-node quotas
+//	report   print the reporting views
 package main
 
 import (
@@ -51,6 +52,7 @@ commands:
   tenant   add, list, show, disable, enable tenants and add labels (server tenant for help)
   object   history and restore of an object's versions (server object for help)
   node     a node's usage, quotas and refusals; set its own quotas (server node for help)
+  report   nodes, daily, tenants, stale: the reporting views as a table, CSV or JSON
 `
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -76,6 +78,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return objectCmd(ctx, args, getenv, stdout)
 	case "node":
 		return nodeCmd(ctx, args, getenv, stdout)
+	case "report":
+		return reportCmd(ctx, args, getenv, stdout)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

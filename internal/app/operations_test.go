@@ -1,0 +1,270 @@
+package app_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"io"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"ldkbackup/internal/config"
+	"ldkbackup/internal/report"
+)
+
+// reportRows runs a report as the CLI does and returns its rows as JSON
+// objects.
+func (h *harness) reportRows(name string, opts report.Options) []map[string]any {
+	h.t.Helper()
+	opts.Format = "json"
+	var out bytes.Buffer
+	require.NoError(h.t, report.Run(context.Background(), h.pool, name, opts, time.Now(), &out))
+	var rows []map[string]any
+	require.NoError(h.t, json.Unmarshal(out.Bytes(), &rows), out.String())
+	return rows
+}
+
+func TestReportsAgainstSeededData(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, func(c *config.Config) { c.MaxBodyBytes = 10_000; c.QuotaBytes = 1_000_000 })
+	acmePub := h.addTenant("acme")
+	a, b, c := newNode(t), newNode(t), newNode(t)
+
+	// Node a: three versions of its manager (100, 200, 300 bytes) and two
+	// monitors (50 bytes each); node b one file; node c under acme.
+	for _, size := range []int{100, 200, 300} {
+		require.Equal(t, http.StatusOK, h.persistRaw(a, "network=bitcoin&label=channel_manager", randomBytes(t, size)).status)
+	}
+	for _, id := range []string{monitorID, otherMonitorID} {
+		require.Equal(t, http.StatusOK, h.persistRaw(a, "network=bitcoin&label=channel_monitor&channelId="+id, randomBytes(t, 50)).status)
+	}
+	require.Equal(t, http.StatusOK, h.persistRaw(b, "network=testnet&label=ping", randomBytes(t, 10)).status)
+	cBody := randomBytes(t, 70)
+	require.Equal(t, http.StatusOK, h.do(http.MethodPost, "/t/acme/v1/persist?network=regtest&label=ping", c.persistHeaders(cBody), cBody).status)
+	_ = acmePub
+
+	// a restores: one login, two reads (300 + 50 bytes).
+	tok := map[string]string{"Authorization": h.login(a)}
+	require.Equal(t, http.StatusOK, h.do(http.MethodGet, "/v1/retrieve?network=bitcoin&label=channel_manager", tok, nil).status)
+	require.Equal(t, http.StatusOK, h.do(http.MethodGet, "/v1/retrieve?network=bitcoin&label=channel_monitor&channelId="+monitorID, tok, nil).status)
+	// Refusals: a bad signature, a replay, a body over the limit.
+	bad := a.persistHeaders([]byte("x"))
+	bad["Signed-Hash"] = b.persistHeaders([]byte("x"))["Signed-Hash"]
+	require.Equal(t, http.StatusUnauthorized, h.do(http.MethodPost, "/v1/persist?network=bitcoin&label=peers", bad, []byte("x")).status)
+	old := randomBytes(t, 40)
+	oldHdr := b.persistHeaders(old)
+	require.Equal(t, http.StatusOK, h.do(http.MethodPost, "/v1/persist?network=testnet&label=peers", oldHdr, old).status)
+	require.Equal(t, http.StatusOK, h.persistRaw(b, "network=testnet&label=peers", randomBytes(t, 40)).status)
+	require.Equal(t, http.StatusConflict, h.do(http.MethodPost, "/v1/persist?network=testnet&label=peers", oldHdr, old).status)
+	big := randomBytes(t, 10_001)
+	require.Equal(t, http.StatusRequestEntityTooLarge, h.persistRaw(b, "network=testnet&label=peers", big).status)
+	require.NoError(t, h.app.FlushActivity(context.Background()))
+
+	nodes := h.reportRows("nodes", report.Options{Tenant: "default"})
+	require.Len(t, nodes, 2)
+	na := nodes[0] // ordered by live bytes
+	require.Equal(t, a.pub, na["node_key"])
+	require.Equal(t, []any{"bitcoin"}, na["networks"])
+	require.EqualValues(t, 3, na["objects"])
+	require.EqualValues(t, 2, na["channel_monitors"])
+	require.EqualValues(t, 400, na["live_bytes"])
+	require.EqualValues(t, 300, na["history_bytes"], "versions 1 and 2 of the manager")
+	require.EqualValues(t, 1_000_000, na["quota_bytes"], "the server's default, published at start-up")
+	require.EqualValues(t, 0.0, na["quota_bytes_pct"])
+	require.NotEmpty(t, na["last_restore"])
+	require.NotEmpty(t, na["last_persist"])
+	require.Nil(t, nodes[1]["last_restore"])
+
+	daily := h.reportRows("daily", report.Options{})
+	byTenant := map[string]map[string]any{}
+	for _, d := range daily {
+		byTenant[d["tenant"].(string)] = d
+	}
+	def := byTenant["default"]
+	require.NotNil(t, def)
+	require.EqualValues(t, 8, def["persists"], "5 by a, 3 by b")
+	require.EqualValues(t, 100+200+300+50+50+10+40+40, def["bytes_in"])
+	require.EqualValues(t, 1, def["restores"])
+	require.EqualValues(t, 2, def["retrieves"])
+	require.EqualValues(t, 350, def["bytes_out"])
+	require.EqualValues(t, 2, def["new_nodes"])
+	require.EqualValues(t, 1, def["signature_failures"])
+	require.EqualValues(t, 1, def["refused_replay"])
+	require.EqualValues(t, 1, def["refused_body_size"])
+	require.EqualValues(t, 1, byTenant["acme"]["persists"])
+	require.EqualValues(t, 1, byTenant["acme"]["new_nodes"])
+
+	tenants := h.reportRows("tenants", report.Options{})
+	require.Len(t, tenants, 2)
+	require.Equal(t, "acme", tenants[0]["tenant"])
+	require.EqualValues(t, 1, tenants[0]["nodes"])
+	require.EqualValues(t, 70, tenants[0]["live_bytes"])
+	require.EqualValues(t, 2, tenants[1]["nodes"])
+	require.EqualValues(t, 400+10+40, tenants[1]["live_bytes"])
+
+	// a stopped persisting ten days ago; b has no channels, so it is not at risk.
+	require.Empty(t, h.reportRows("stale", report.Options{}))
+	_, err := h.pool.Exec(context.Background(), `UPDATE objects SET updated_at = now() - interval '10 days' WHERE node_key = decode($1, 'hex')`, a.pub)
+	require.NoError(t, err)
+	stale := h.reportRows("stale", report.Options{})
+	require.Len(t, stale, 1)
+	require.Equal(t, a.pub, stale[0]["node_key"])
+	require.EqualValues(t, 10, stale[0]["days_since_last_persist"])
+	require.Empty(t, h.reportRows("stale", report.Options{Since: time.Now().AddDate(0, 0, -11)}))
+
+	// The same figures as CSV, with a header row.
+	var out bytes.Buffer
+	require.NoError(t, report.Run(context.Background(), h.pool, "tenants", report.Options{Format: "csv"}, time.Now(), &out))
+	records, err := csv.NewReader(&out).ReadAll()
+	require.NoError(t, err)
+	require.Len(t, records, 3)
+	require.Equal(t, "tenant", records[0][0])
+	require.Error(t, report.Run(context.Background(), h.pool, "tenants", report.Options{Since: time.Now()}, time.Now(), io.Discard))
+	require.Error(t, report.Run(context.Background(), h.pool, "everything", report.Options{}, time.Now(), io.Discard))
+}
+
+// TestReportingRoleSeesOnlyTheViews: the read-only role can select the
+// views and nothing else.
+func TestReportingRoleSeesOnlyTheViews(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	ctx := context.Background()
+	conn, err := h.pool.Acquire(ctx)
+	require.NoError(t, err)
+	defer conn.Release()
+	_, err = conn.Exec(ctx, "SET ROLE reporting")
+	require.NoError(t, err)
+	defer conn.Exec(ctx, "RESET ROLE") //nolint:errcheck
+
+	for _, view := range []string{"nodes", "daily", "tenants", "stale_nodes", "node_quotas"} {
+		_, err := conn.Exec(ctx, "SELECT * FROM reporting."+view)
+		require.NoError(t, err, view)
+	}
+	for _, stmt := range []string{
+		// Qualified: for this role "$user" in the search path is the reporting schema.
+		"SELECT * FROM public.objects", "SELECT * FROM public.object_versions", "SELECT * FROM public.auth_sessions",
+		"SELECT * FROM public.tenants", "DELETE FROM public.objects", "CREATE TABLE reporting.x (i int)",
+		"INSERT INTO public.activity_daily VALUES (now(), 1, 'x', 1, 1)",
+	} {
+		_, err := conn.Exec(ctx, stmt)
+		require.ErrorContains(t, err, "permission denied", stmt)
+	}
+}
+
+func TestMetricsMoveWithTraffic(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, func(c *config.Config) { c.RatePerAddressPerMinute = 2 })
+	n := newNode(t)
+	scrape := func() string {
+		resp, err := h.http.Get("http://" + h.app.AdminAddr() + "/metrics")
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+		b, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		return string(b)
+	}
+	before := scrape()
+	require.NotContains(t, before, `route="/v1/persist"`)
+
+	for i := 0; i < 3; i++ {
+		require.Equal(t, http.StatusOK, h.persistRaw(n, "network=regtest&label=ping", randomBytes(t, 1000)).status)
+	}
+	bad := n.persistHeaders([]byte("x"))
+	bad["Signed-Hash"] = newNode(t).persistHeaders([]byte("x"))["Signed-Hash"]
+	h.do(http.MethodPost, "/v1/persist?network=regtest&label=ping", bad, []byte("x"))
+	for i := 0; i < 3; i++ {
+		h.do(http.MethodPost, "/v1/auth/challenge", map[string]string{"Public-Key": n.pub}, n.challengeBody(h.clock.Now()))
+	}
+
+	after := scrape()
+	for _, want := range []string{
+		`ldkbackup_http_requests_total{route="/v1/persist",status="200"} 3`,
+		`ldkbackup_http_requests_total{route="/v1/persist",status="401"} 1`,
+		// The failed signature counted against the address (limit 2), so
+		// one challenge passes and two are refused.
+		`ldkbackup_http_requests_total{route="/v1/auth/challenge",status="200"} 1`,
+		`ldkbackup_http_requests_total{route="/v1/auth/challenge",status="429"} 2`,
+		`ldkbackup_http_request_bytes_total{route="/v1/persist"} 3001`,
+		`ldkbackup_http_request_duration_seconds_count{route="/v1/persist"} 4`,
+		`ldkbackup_events_total{kind="signature_failure"} 1`,
+		`ldkbackup_events_total{kind="refused_rate_address"} 2`,
+		`ldkbackup_db_pool_max_connections`,
+		`ldkbackup_db_pool_acquires_total`,
+	} {
+		require.Contains(t, after, want)
+	}
+	// Never on the public port.
+	h.do(http.MethodGet, "/metrics", nil, nil).requireError(t, http.StatusNotFound)
+}
+
+func TestHealthAndReadiness(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	require.Equal(t, http.StatusOK, h.do(http.MethodGet, "/healthz", nil, nil).status)
+	require.Equal(t, http.StatusOK, h.do(http.MethodGet, "/readyz", nil, nil).status)
+
+	// A schema behind this release: not ready, still alive.
+	_, err := h.pool.Exec(context.Background(), `UPDATE goose_db_version SET is_applied = false WHERE version_id = (SELECT max(version_id) FROM goose_db_version)`)
+	require.NoError(t, err)
+	msg := h.do(http.MethodGet, "/readyz", nil, nil).requireError(t, http.StatusServiceUnavailable)
+	require.Contains(t, msg, "migration")
+	require.Equal(t, http.StatusOK, h.do(http.MethodGet, "/healthz", nil, nil).status)
+}
+
+// TestShutdownLetsAnUploadFinish: SIGTERM (Run's context ending) while a
+// large persist is still arriving: it completes, is committed, and reads
+// back; new connections are refused meanwhile.
+func TestShutdownLetsAnUploadFinish(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	cfg := h.cfg
+	cfg.Port = 0
+	a := h.startApp()
+	n := newNode(t)
+	body := randomBytes(t, 8<<20)
+	pr, pw := io.Pipe()
+	req, err := http.NewRequest(http.MethodPost, a.URL()+"/v1/persist?network=regtest&label=channel_manager", pr)
+	require.NoError(t, err)
+	req.ContentLength = int64(len(body))
+	for k, v := range n.persistHeaders(body) {
+		req.Header.Set(k, v)
+	}
+	done := make(chan *http.Response, 1)
+	go func() {
+		resp, err := h.http.Do(req)
+		if err != nil {
+			done <- nil
+			return
+		}
+		done <- resp
+	}()
+	_, err = pw.Write(body[:4<<20]) // half the body is in
+	require.NoError(t, err)
+
+	closed := make(chan error, 1)
+	go func() { closed <- a.Close() }()
+	time.Sleep(200 * time.Millisecond)
+	_, err = http.Get(a.URL() + "/healthz")
+	require.Error(t, err, "no new connections once shutdown began")
+
+	_, err = pw.Write(body[4<<20:])
+	require.NoError(t, err)
+	require.NoError(t, pw.Close())
+	resp := <-done
+	require.NotNil(t, resp, "the in-flight upload got an answer")
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.NoError(t, <-closed)
+
+	var size int64
+	require.NoError(t, h.pool.QueryRow(context.Background(), `SELECT size FROM objects WHERE label = 'channel_manager'`).Scan(&size))
+	require.EqualValues(t, len(body), size)
+	var held []byte
+	require.NoError(t, h.pool.QueryRow(context.Background(), `SELECT payload FROM object_versions`).Scan(&held))
+	require.True(t, bytes.Equal(body, held))
+}

@@ -1,0 +1,223 @@
+// Package report prints the reporting views (db/migrations/00005_reporting.sql)
+// as a table, CSV or JSON for `server report`. The figures are computed by
+// the views; this package only selects and formats their rows.
+package report
+
+import (
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"io"
+	"regexp"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+)
+
+// Querier runs a query; a pool or a connection.
+type Querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
+// Options narrow a report.
+type Options struct {
+	Format string    // table (default), csv or json
+	Tenant string    // "" for all tenants
+	Since  time.Time // meaning per report; zero for its default
+}
+
+// report is one view and how its --since applies.
+type report struct {
+	query        string // $1 tenant ("" for all), $2 since (when usesSince)
+	usesSince    bool
+	defaultSince time.Duration
+}
+
+var reports = map[string]report{
+	// Nodes that persisted since --since (default: all).
+	"nodes": {`SELECT * FROM reporting.nodes
+		WHERE ($1 = '' OR tenant = $1) AND ($2::timestamptz IS NULL OR last_persist >= $2)
+		ORDER BY tenant, live_bytes DESC, node_key`, true, 0},
+	// Days since --since (default: the last 30).
+	"daily": {`SELECT * FROM reporting.daily
+		WHERE ($1 = '' OR tenant = $1) AND day >= ($2::timestamptz AT TIME ZONE 'UTC')::date
+		ORDER BY day DESC, tenant`, true, 30 * 24 * time.Hour},
+	// Totals per tenant (--since does not apply).
+	"tenants": {`SELECT * FROM reporting.tenants
+		WHERE ($1 = '' OR tenant = $1)
+		ORDER BY tenant`, false, 0},
+	// Nodes with channel monitors and no persist since --since (default: 7 days).
+	"stale": {`SELECT * FROM reporting.stale_nodes
+		WHERE ($1 = '' OR tenant = $1) AND (last_persist IS NULL OR last_persist < $2)
+		ORDER BY last_persist NULLS FIRST, tenant, node_key`, true, 7 * 24 * time.Hour},
+}
+
+// Names lists the reports.
+func Names() []string { return []string{"nodes", "daily", "tenants", "stale"} }
+
+// Run prints report name to w.
+func Run(ctx context.Context, db Querier, name string, opts Options, now time.Time, w io.Writer) error {
+	r, ok := reports[name]
+	if !ok {
+		return fmt.Errorf("unknown report %q (want one of %s)", name, strings.Join(Names(), ", "))
+	}
+	args := []any{opts.Tenant}
+	switch {
+	case !r.usesSince && !opts.Since.IsZero():
+		return fmt.Errorf("--since does not apply to the %s report", name)
+	case !r.usesSince:
+	case !opts.Since.IsZero():
+		args = append(args, opts.Since)
+	case r.defaultSince > 0:
+		args = append(args, now.Add(-r.defaultSince))
+	default:
+		args = append(args, nil)
+	}
+	rows, err := db.Query(ctx, r.query, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	var cols []string
+	for _, f := range rows.FieldDescriptions() {
+		cols = append(cols, f.Name)
+	}
+	var data [][]any
+	for rows.Next() {
+		vals, err := rows.Values()
+		if err != nil {
+			return err
+		}
+		data = append(data, vals)
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	switch opts.Format {
+	case "", "table":
+		return writeTable(w, cols, data)
+	case "csv":
+		return writeCSV(w, cols, data)
+	case "json":
+		return writeJSON(w, cols, data)
+	}
+	return fmt.Errorf("unknown format %q (want table, csv or json)", opts.Format)
+}
+
+var relative = regexp.MustCompile(`^([0-9]+)([dh])$`)
+
+// ParseSince reads --since: a date (2026-11-01, UTC) or a span back from now
+// (7d, 12h).
+func ParseSince(s string, now time.Time) (time.Time, error) {
+	if m := relative.FindStringSubmatch(s); m != nil {
+		n, _ := strconv.Atoi(m[1])
+		unit := 24 * time.Hour
+		if m[2] == "h" {
+			unit = time.Hour
+		}
+		return now.Add(-time.Duration(n) * unit), nil
+	}
+	t, err := time.Parse("2006-01-02", s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("--since %q: want a date like 2026-11-01 or a span like 7d or 12h", s)
+	}
+	return t, nil
+}
+
+func writeTable(w io.Writer, cols []string, data [][]any) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, strings.ToUpper(strings.Join(cols, "\t")))
+	for _, row := range data {
+		cells := make([]string, len(row))
+		for i, v := range row {
+			cells[i] = text(v)
+		}
+		fmt.Fprintln(tw, strings.Join(cells, "\t"))
+	}
+	return tw.Flush()
+}
+
+func writeCSV(w io.Writer, cols []string, data [][]any) error {
+	cw := csv.NewWriter(w)
+	if err := cw.Write(cols); err != nil {
+		return err
+	}
+	for _, row := range data {
+		cells := make([]string, len(row))
+		for i, v := range row {
+			cells[i] = text(v)
+		}
+		if err := cw.Write(cells); err != nil {
+			return err
+		}
+	}
+	cw.Flush()
+	return cw.Error()
+}
+
+func writeJSON(w io.Writer, cols []string, data [][]any) error {
+	out := make([]map[string]any, 0, len(data))
+	for _, row := range data {
+		m := make(map[string]any, len(cols))
+		for i, v := range row {
+			m[cols[i]] = jsonValue(v)
+		}
+		out = append(out, m)
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(out)
+}
+
+// text renders a value for a table or CSV cell.
+func text(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return ""
+	case time.Time:
+		if x.Hour() == 0 && x.Minute() == 0 && x.Second() == 0 && x.Nanosecond() == 0 {
+			return x.Format("2006-01-02")
+		}
+		return x.UTC().Format(time.RFC3339)
+	case []any:
+		parts := make([]string, len(x))
+		for i, e := range x {
+			parts[i] = text(e)
+		}
+		return strings.Join(parts, ",")
+	case pgtype.Numeric:
+		f, _ := numericFloat(x)
+		return strconv.FormatFloat(f, 'f', -1, 64)
+	}
+	return fmt.Sprint(v)
+}
+
+// jsonValue keeps numbers numbers and renders the rest as text.
+func jsonValue(v any) any {
+	switch x := v.(type) {
+	case nil, int64, int32, bool, string, float64:
+		return x
+	case pgtype.Numeric:
+		if f, ok := numericFloat(x); ok {
+			return f
+		}
+		return nil
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = jsonValue(e)
+		}
+		return out
+	}
+	return text(v)
+}
+
+func numericFloat(n pgtype.Numeric) (float64, bool) {
+	f, err := n.Float64Value()
+	return f.Float64, err == nil && f.Valid
+}
