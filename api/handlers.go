@@ -1,14 +1,17 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
 	"mime"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/gin-gonic/gin"
+	"golang.org/x/sync/semaphore"
 
 	"ldkbackup/internal/auth"
 	"ldkbackup/internal/backup"
@@ -18,7 +21,8 @@ import (
 const maxJSONBody = 16 << 10
 
 type handlers struct {
-	deps Deps
+	deps     Deps
+	inFlight *semaphore.Weighted // bytes of persist bodies in memory
 }
 
 func (h *handlers) status(c *gin.Context) {
@@ -98,6 +102,12 @@ func (h *handlers) persist(c *gin.Context) {
 			return
 		}
 	}
+	release, err := h.reserveBody(c)
+	if err != nil {
+		h.fail(c, err)
+		return
+	}
+	defer release()
 	body, err := readBody(c, h.deps.MaxBodyBytes)
 	if err != nil {
 		h.fail(c, err)
@@ -158,6 +168,26 @@ func (h *handlers) deleteAccount(c *gin.Context) {
 		return
 	}
 	c.JSON(http.StatusOK, gin.H{"deleted": d})
+}
+
+// reserveBody takes room for a persist body in the in-flight budget before
+// it is read, so memory stays bounded however many large uploads arrive at
+// once: the declared length, or the largest allowed body when none is
+// declared. Over the budget a request waits, then gets 503.
+func (h *handlers) reserveBody(c *gin.Context) (func(), error) {
+	n := c.Request.ContentLength
+	if n < 0 || n > h.deps.MaxBodyBytes {
+		n = h.deps.MaxBodyBytes // over the limit is refused by readBody without reading
+	}
+	if n == 0 {
+		return func() {}, nil
+	}
+	ctx, cancel := context.WithTimeout(c.Request.Context(), h.deps.InFlightWait)
+	defer cancel()
+	if err := h.inFlight.Acquire(ctx, n); err != nil {
+		return nil, &backup.Error{Code: backup.EUNAVAILABLE, Message: "server busy: too many uploads in flight, retry shortly", RetryAfter: time.Second}
+	}
+	return func() { h.inFlight.Release(n) }, nil
 }
 
 // readBody reads a persist body of at most limit bytes. A declared length

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"golang.org/x/sync/semaphore"
 
 	"ldkbackup/internal/auth"
 	"ldkbackup/internal/backup"
@@ -62,7 +63,11 @@ type Deps struct {
 	Ready        func(ctx context.Context) error
 	Logger       *slog.Logger
 	MaxBodyBytes int64
-	Version      string
+	// InFlightBytes caps the persist bodies held in memory at once; a
+	// persist waits up to InFlightWait for room, then gets 503.
+	InFlightBytes int64
+	InFlightWait  time.Duration
+	Version       string
 	// TrustedProxies are the CIDRs whose X-Forwarded-For names the client;
 	// from anyone else the header is ignored.
 	TrustedProxies []string
@@ -138,7 +143,7 @@ func (h *handlers) mounts() []struct {
 // NewRouter builds the HTTP handler of the public port.
 func NewRouter(d Deps) (*gin.Engine, error) {
 	gin.SetMode(gin.ReleaseMode)
-	h := &handlers{deps: d}
+	h := &handlers{deps: d, inFlight: semaphore.NewWeighted(max(d.InFlightBytes, d.MaxBodyBytes))}
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
 	// gin trusts every proxy unless told otherwise: only the configured ones

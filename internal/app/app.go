@@ -106,6 +106,8 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, now func()
 		Ready:          store.Ready,
 		Logger:         logger,
 		MaxBodyBytes:   cfg.MaxBodyBytes,
+		InFlightBytes:  cfg.InFlightBytes,
+		InFlightWait:   cfg.InFlightWait,
 		Version:        Version,
 		TrustedProxies: proxies,
 	})

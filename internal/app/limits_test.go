@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strconv"
@@ -305,4 +306,48 @@ func TestContentLengthThatLies(t *testing.T) {
 	resp.Body.Close()
 	require.Equal(t, http.StatusBadRequest, resp.StatusCode)
 	require.Equal(t, before, h.snapshot())
+}
+
+// TestInFlightBytesAreCapped: while uploads fill the in-flight budget, the
+// next persist waits, then gets 503 and stores nothing; once room frees up,
+// persists go through.
+func TestInFlightBytesAreCapped(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, func(c *config.Config) {
+		c.MaxBodyBytes, c.InFlightBytes, c.InFlightWait = 64<<10, 64<<10, 300*time.Millisecond
+	})
+	n := newNode(t)
+	big := randomBytes(t, 64<<10)
+	pr, pw := io.Pipe()
+	req, err := http.NewRequest(http.MethodPost, h.url+"/v1/persist?network=regtest&label=channel_manager", pr)
+	require.NoError(t, err)
+	req.ContentLength = int64(len(big))
+	for k, v := range n.persistHeaders(big) {
+		req.Header.Set(k, v)
+	}
+	done := make(chan int, 1)
+	go func() {
+		resp, err := h.http.Do(req)
+		if err != nil {
+			done <- -1
+			return
+		}
+		resp.Body.Close()
+		done <- resp.StatusCode
+	}()
+	_, err = pw.Write(big[:1024]) // the upload is in flight, holding the whole budget
+	require.NoError(t, err)
+	time.Sleep(100 * time.Millisecond)
+
+	before := h.snapshot()
+	r := h.persistRaw(n, "network=regtest&label=ping", randomBytes(t, 1024))
+	r.requireError(t, http.StatusServiceUnavailable)
+	require.Equal(t, "1", r.header.Get("Retry-After"))
+	require.Equal(t, before, h.snapshot())
+
+	_, err = pw.Write(big[1024:])
+	require.NoError(t, err)
+	require.NoError(t, pw.Close())
+	require.Equal(t, http.StatusOK, <-done)
+	require.Equal(t, http.StatusOK, h.persistRaw(n, "network=regtest&label=ping", randomBytes(t, 1024)).status)
 }

@@ -38,6 +38,8 @@ type Config struct {
 
 	MaxBodyBytes    int64         // MAX_BODY_BYTES: largest persist body accepted
 	RetainVersions  int64         // RETAIN_VERSIONS: versions per object whose bytes are kept
+	InFlightBytes   int64         // IN_FLIGHT_BYTES: persist bodies held in memory at once, all requests together
+	InFlightWait    time.Duration // IN_FLIGHT_WAIT: how long a persist waits for room before a 503
 	TimestampWindow time.Duration // TIMESTAMP_WINDOW: how far a signed login timestamp may be from the server clock
 
 	// Limits (see README "Limits"): the server-wide defaults; a tenant's
@@ -75,8 +77,12 @@ func Default() Config {
 		MigrateOnStart: true,
 		MaxBodyBytes:   32 << 20,
 		RetainVersions: 5,
-		QuotaBytes:     100 << 20,
-		QuotaObjects:   5000,
+		// Each body is held about twice (read buffer, query parameters):
+		// 256 MiB of bodies keeps the process well under 1 GiB.
+		InFlightBytes: 256 << 20,
+		InFlightWait:  10 * time.Second,
+		QuotaBytes:    100 << 20,
+		QuotaObjects:  5000,
 		// One wallet's restore logs in once; 300 logins a minute from one
 		// address still serves a carrier-grade NAT full of wallets.
 		RatePerAddressPerMinute: 300,
@@ -148,6 +154,8 @@ func (c Config) FromEnv(getenv func(string) string) (Config, error) {
 	boolean("MIGRATE_ON_START", &c.MigrateOnStart)
 	integer("MAX_BODY_BYTES", &c.MaxBodyBytes)
 	integer("RETAIN_VERSIONS", &c.RetainVersions)
+	integer("IN_FLIGHT_BYTES", &c.InFlightBytes)
+	duration("IN_FLIGHT_WAIT", &c.InFlightWait)
 	integer("QUOTA_BYTES", &c.QuotaBytes)
 	integer("QUOTA_OBJECTS", &c.QuotaObjects)
 	integer("RATE_PER_ADDRESS_PER_MINUTE", &c.RatePerAddressPerMinute)
@@ -197,6 +205,12 @@ func (c Config) Validate() error {
 	}
 	if c.MaxBodyBytes < 1 {
 		errs = append(errs, errors.New("MAX_BODY_BYTES must be positive"))
+	}
+	if c.InFlightBytes < c.MaxBodyBytes {
+		errs = append(errs, errors.New("IN_FLIGHT_BYTES must be at least MAX_BODY_BYTES"))
+	}
+	if c.InFlightWait < 0 {
+		errs = append(errs, errors.New("IN_FLIGHT_WAIT must not be negative"))
 	}
 	if c.RetainVersions < 1 || c.RetainVersions > 1_000_000 {
 		errs = append(errs, errors.New("RETAIN_VERSIONS must be between 1 and 1000000"))

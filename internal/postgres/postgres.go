@@ -6,6 +6,7 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/pressly/goose/v3/lock"
@@ -37,6 +38,11 @@ func parseConfig(databaseURL string) (*pgxpool.Config, error) {
 	}
 	// Durability is not left to the server's defaults or a role's settings.
 	cfg.ConnConfig.RuntimeParams["synchronous_commit"] = "on"
+	// An unreachable database fails a request in seconds, not at the TCP
+	// timeout; a URL's own connect_timeout wins.
+	if cfg.ConnConfig.ConnectTimeout == 0 {
+		cfg.ConnConfig.ConnectTimeout = 5 * time.Second
+	}
 	if cfg.ConnConfig.RuntimeParams["application_name"] == "" {
 		cfg.ConnConfig.RuntimeParams["application_name"] = "ldk-backup-server"
 	}
