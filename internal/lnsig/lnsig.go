@@ -73,6 +73,13 @@ func Recover(message []byte, signature string) (*btcec.PublicKey, error) {
 		// 33-byte Public-Key can never be.
 		return nil, fmt.Errorf("%w: header byte %d", ErrMalformedSignature, sig[0])
 	}
+	// Every signer of this protocol (LND, LDK) emits low-S signatures. A
+	// high-S twin recovers the same key, so refusing it keeps exactly one
+	// valid signature per key and message.
+	var s btcec.ModNScalar
+	if overflow := s.SetByteSlice(sig[33:65]); overflow || s.IsOverHalfOrder() {
+		return nil, fmt.Errorf("%w: S is not in the lower half of the group order", ErrMalformedSignature)
+	}
 	d := Digest(message)
 	pub, _, err := ecdsa.RecoverCompact(sig, d[:])
 	if err != nil {

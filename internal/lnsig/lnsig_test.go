@@ -223,7 +223,7 @@ func TestMalformedSignatures(t *testing.T) {
 		{"header 0", withHeader(0), ErrMalformedSignature},
 		{"header 255", withHeader(255), ErrMalformedSignature},
 		{"r is zero", zbase32.Encode(append([]byte{31}, make([]byte, 64)...)), ErrSignatureMismatch},
-		{"r and s at max", zbase32.Encode(append([]byte{31}, bytes.Repeat([]byte{0xff}, 64)...)), ErrSignatureMismatch},
+		{"r and s at max", zbase32.Encode(append([]byte{31}, bytes.Repeat([]byte{0xff}, 64)...)), ErrMalformedSignature},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -306,5 +306,30 @@ func BenchmarkVerifyBackup(b *testing.B) {
 		if err := VerifyBackup(pub, payload, sig); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestHighSIsRefused: (r, n-s) with the other recovery id recovers the same
+// key; it must still not verify.
+func TestHighSIsRefused(t *testing.T) {
+	t.Parallel()
+	key, _ := btcec.PrivKeyFromBytes(bytes.Repeat([]byte{1}, 32))
+	msg := []byte(BackupPrefix + "high-s")
+	sig, err := zbase32.Decode(Sign(key, msg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s btcec.ModNScalar
+	s.SetByteSlice(sig[33:65])
+	s.Negate()
+	high := append([]byte{}, sig...)
+	sBytes := s.Bytes()
+	copy(high[33:65], sBytes[:])
+	high[0] ^= 1 // the other recovery id
+	if err := Verify(key.PubKey(), msg, zbase32.Encode(high)); !errors.Is(err, ErrMalformedSignature) {
+		t.Fatalf("high-S signature: got %v, want ErrMalformedSignature", err)
+	}
+	if err := Verify(key.PubKey(), msg, zbase32.Encode(sig)); err != nil {
+		t.Fatalf("the low-S original must verify: %v", err)
 	}
 }
