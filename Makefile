@@ -42,12 +42,17 @@ fmt:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
 
-## fuzz: run each fuzz target for FUZZTIME (default 30s)
-FUZZTIME ?= 30s
+## fuzz: run each fuzz target for FUZZTIME (default 60s); their seed corpora run in make test
+FUZZTIME ?= 60s
+FUZZ_TARGETS = \
+	./internal/zbase32:FuzzDecode ./internal/zbase32:FuzzRoundTrip ./internal/lnsig:FuzzVerify \
+	./internal/backup:FuzzParseObjectKey ./internal/backup:FuzzParseNodeKey ./internal/auth:FuzzParseTimestamp \
+	./internal/app:FuzzHTTPHandler
 fuzz:
-	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./internal/zbase32
-	$(GO) test -run '^$$' -fuzz '^FuzzRoundTrip$$' -fuzztime $(FUZZTIME) ./internal/zbase32
-	$(GO) test -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $(FUZZTIME) ./internal/lnsig
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; fn=$${t##*:}; echo "== $$fn ($$pkg, $(FUZZTIME))"; \
+		$(GO) test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) $$pkg; \
+	done
 
 ## db-stop: stop the project-local PostgreSQL under .data/ (if make run started one)
 db-stop:

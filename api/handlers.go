@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -218,8 +219,15 @@ func readBody(c *gin.Context, limit int64) ([]byte, error) {
 	return buf, nil
 }
 
-// readJSON decodes a small JSON object body into dst.
+// readJSON decodes a small JSON object body into dst. A Content-Type other
+// than JSON is refused; none at all is accepted, as a lenient client may
+// send none.
 func readJSON(c *gin.Context, dst any) error {
+	if ct := c.GetHeader("Content-Type"); ct != "" {
+		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
+			return &statusError{http.StatusUnsupportedMediaType, "Content-Type must be application/json"}
+		}
+	}
 	raw, err := readBody(c, maxJSONBody)
 	if err != nil {
 		var e *backup.Error
@@ -231,8 +239,45 @@ func readJSON(c *gin.Context, dst any) error {
 	if len(raw) == 0 {
 		return backup.Errorf(backup.EINVALID, "missing JSON body")
 	}
+	if err := checkUniqueKeys(raw); err != nil {
+		return err
+	}
 	if err := json.Unmarshal(raw, dst); err != nil {
 		return backup.Errorf(backup.EINVALID, "body is not a valid JSON object of the expected shape")
 	}
 	return nil
+}
+
+// checkUniqueKeys refuses a JSON object that names a field twice: decoders
+// disagree on which one wins, and a signature must cover one meaning.
+func checkUniqueKeys(raw []byte) error {
+	invalid := backup.Errorf(backup.EINVALID, "body is not a valid JSON object of the expected shape")
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return invalid
+	}
+	seen := map[string]bool{}
+	for dec.More() {
+		tok, err := dec.Token()
+		key, ok := tok.(string)
+		if err != nil || !ok {
+			return invalid
+		}
+		if seen[key] {
+			return backup.Errorf(backup.EINVALID, "field %q appears twice", truncateKey(key))
+		}
+		seen[key] = true
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return invalid
+		}
+	}
+	return nil
+}
+
+func truncateKey(k string) string {
+	if len(k) > 32 {
+		return k[:32] + "..."
+	}
+	return k
 }

@@ -203,6 +203,9 @@ func (a *App) Start() error {
 // URL is the base URL clients use, e.g. http://127.0.0.1:3003.
 func (a *App) URL() string { return "http://" + a.listener.Addr().String() }
 
+// Handler is the public HTTP handler, for in-process fuzzing.
+func (a *App) Handler() http.Handler { return a.server.Handler }
+
 // AdminAddr is where /metrics answers; "" when the admin listener is off.
 func (a *App) AdminAddr() string {
 	if a.adminLn == nil {

@@ -21,7 +21,7 @@ import (
 	"ldkbackup/internal/lnsig"
 )
 
-func randomBytes(t *testing.T, n int) []byte {
+func randomBytes(t testing.TB, n int) []byte {
 	t.Helper()
 	b := make([]byte, n)
 	_, err := rand.Read(b)

@@ -51,7 +51,7 @@ func (c *clock) Advance(d time.Duration) {
 
 // harness is one real server on :0 over its own PostgreSQL database.
 type harness struct {
-	t         *testing.T
+	t         testing.TB
 	cfg       config.Config
 	url       string
 	pool      *pgxpool.Pool
@@ -61,7 +61,7 @@ type harness struct {
 	app       *app.App // the first server
 }
 
-func newHarness(t *testing.T, configure ...func(*config.Config)) *harness {
+func newHarness(t testing.TB, configure ...func(*config.Config)) *harness {
 	t.Helper()
 	pool, dbURL := pgtest.NewPool(t)
 	secret, public, err := config.GenerateKeyPair()
@@ -211,7 +211,7 @@ func (h *harness) doURL(base, method, path string, header map[string]string, bod
 
 // requireError asserts the status and a JSON body of {"error": "..."}: only
 // refusals by a limit (403, 429) may add fields naming the limit.
-func (r response) requireError(t *testing.T, status int) string {
+func (r response) requireError(t testing.TB, status int) string {
 	t.Helper()
 	require.Equal(t, status, r.status, "body: %s", r.body)
 	var body map[string]any
@@ -225,7 +225,7 @@ func (r response) requireError(t *testing.T, status int) string {
 	return msg
 }
 
-func (r response) json(t *testing.T) map[string]any {
+func (r response) json(t testing.TB) map[string]any {
 	t.Helper()
 	require.Equal(t, http.StatusOK, r.status, "body: %s", r.body)
 	var body map[string]any
@@ -240,7 +240,7 @@ type node struct {
 	pub    string
 }
 
-func newNode(t *testing.T) node {
+func newNode(t testing.TB) node {
 	t.Helper()
 	key, err := btcec.NewPrivateKey()
 	require.NoError(t, err)
