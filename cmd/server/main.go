@@ -130,6 +130,8 @@ func dev(ctx context.Context, args []string, getenv func(string) string, stdout,
 	base := config.Default()
 	base.Host = "127.0.0.1"
 	base.LogFormat = "text"
+	// A free port, so a local Prometheus on 9090 does not stop `make run`.
+	base.AdminAddr = "127.0.0.1:0"
 	cfg, err := loadConfig(base, getenv)
 	if err != nil {
 		return err
@@ -157,9 +159,12 @@ func dev(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
+	if err := a.Start(); err != nil {
+		return err
+	}
 	fmt.Fprintf(stdout, "server public key (pin this in the app): %s\n", cfg.PublicKey)
-	fmt.Fprintf(stdout, "serving on http://%s  (database: %s)\n", cfg.Addr(), redactURL(cfg.DatabaseURL))
-	return a.Run(ctx)
+	fmt.Fprintf(stdout, "serving on %s  (metrics: http://%s/metrics; database: %s)\n", a.URL(), a.AdminAddr(), redactURL(cfg.DatabaseURL))
+	return a.Wait(ctx)
 }
 
 // devKeyPair reads the dev key pair from path, creating it on first use, so

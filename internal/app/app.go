@@ -224,6 +224,11 @@ func (a *App) Run(ctx context.Context) error {
 		a.pool.Close()
 		return err
 	}
+	return a.Wait(ctx)
+}
+
+// Wait serves until ctx is done (SIGTERM), then shuts down.
+func (a *App) Wait(ctx context.Context) error {
 	select {
 	case err := <-a.served:
 		_ = a.Close()
