@@ -85,7 +85,14 @@ func (s *Store) persist(ctx context.Context, q *dbsqlc.Queries, key backup.Objec
 
 // GetObject returns the bytes of one version of an object (0: the latest).
 func (s *Store) GetObject(ctx context.Context, key backup.ObjectKey, version int64) ([]byte, error) {
-	payload, err := s.q.ObjectGetPayload(ctx, dbsqlc.ObjectGetPayloadParams{
+	payload, err := getPayload(ctx, s.q, key, version)
+	return payload, interpretError(err)
+}
+
+// getPayload reads one version's bytes; backup.ErrPayloadDropped when
+// retention has dropped them.
+func getPayload(ctx context.Context, q *dbsqlc.Queries, key backup.ObjectKey, version int64) ([]byte, error) {
+	payload, err := q.ObjectGetPayload(ctx, dbsqlc.ObjectGetPayloadParams{
 		TenantID:  int64(key.Tenant),
 		NodeKey:   key.Node[:],
 		Network:   string(key.Network),
@@ -93,13 +100,10 @@ func (s *Store) GetObject(ctx context.Context, key backup.ObjectKey, version int
 		ChannelID: channelIDBytes(key.ChannelID),
 		Version:   version,
 	})
-	if err != nil {
-		return nil, interpretError(err)
-	}
-	if payload == nil {
+	if err == nil && payload == nil {
 		return nil, backup.ErrPayloadDropped
 	}
-	return payload, nil
+	return payload, err
 }
 
 // ObjectVersions returns an object's versions below before, newest first.
@@ -156,19 +160,9 @@ func (s *Store) DeleteObjects(ctx context.Context, tenant backup.TenantID, node 
 func (s *Store) RestoreVersion(ctx context.Context, key backup.ObjectKey, version int64, now time.Time, retain int) (backup.PutResult, error) {
 	var res backup.PutResult
 	err := s.WithTx(ctx, func(q *dbsqlc.Queries) error {
-		payload, err := q.ObjectGetPayload(ctx, dbsqlc.ObjectGetPayloadParams{
-			TenantID:  int64(key.Tenant),
-			NodeKey:   key.Node[:],
-			Network:   string(key.Network),
-			Label:     key.Label,
-			ChannelID: channelIDBytes(key.ChannelID),
-			Version:   version,
-		})
+		payload, err := getPayload(ctx, q, key, version)
 		if err != nil {
 			return err
-		}
-		if payload == nil {
-			return backup.ErrPayloadDropped
 		}
 		sum := sha256.Sum256(payload)
 		// An operator's restore is not held to the node's rate or quota.
