@@ -103,17 +103,12 @@ func (h *handlers) persist(c *gin.Context) {
 			return
 		}
 	}
-	release, err := h.reserveBody(c)
+	body, release, err := h.readPersistBody(c)
 	if err != nil {
 		h.fail(c, err)
 		return
 	}
 	defer release()
-	body, err := readBody(c, h.deps.MaxBodyBytes)
-	if err != nil {
-		h.fail(c, err)
-		return
-	}
 	res, err := h.deps.Backup.Persist(c.Request.Context(), backup.PersistRequest{
 		Tenant:     tenantOf(c),
 		PublicKey:  c.GetHeader("Public-Key"),
@@ -171,49 +166,100 @@ func (h *handlers) deleteAccount(c *gin.Context) {
 	c.JSON(http.StatusOK, gin.H{"deleted": d})
 }
 
-// reserveBody takes room for a persist body in the in-flight budget before
-// it is read, so memory stays bounded however many large uploads arrive at
-// once: the declared length, or the largest allowed body when none is
-// declared. Over the budget a request waits, then gets 503.
-func (h *handlers) reserveBody(c *gin.Context) (func(), error) {
-	n := c.Request.ContentLength
-	if n < 0 || n > h.deps.MaxBodyBytes {
-		n = h.deps.MaxBodyBytes // over the limit is refused by readBody without reading
+// persistChunk is a persist body's first buffer; it then doubles as bytes
+// arrive, each growth taken from the in-flight budget, so an upload holds at
+// most about twice what it has sent.
+const persistChunk = 16 << 10
+
+// readPersistBody reads a persist body of at most MaxBodyBytes, taking its
+// memory from the in-flight budget as the bytes arrive: a client that
+// declares a large body and trickles it holds only what it has sent, so a few
+// slow uploads cannot starve everyone else. When the budget stays full for
+// InFlightWait the request gets 503. release returns the memory.
+func (h *handlers) readPersistBody(c *gin.Context) (body []byte, release func(), err error) {
+	limit, declared := h.deps.MaxBodyBytes, c.Request.ContentLength
+	if declared > limit {
+		return nil, nil, h.refuseUnread(c, backup.Errorf(backup.ETOOLARGE, "body of %d bytes is over the limit of %d bytes", declared, limit))
 	}
-	if n == 0 {
-		return func() {}, nil
+	var held int64
+	release = func() {
+		if held > 0 {
+			h.inFlight.Release(held)
+		}
 	}
+	// A declared length is the final size; without one, read one byte past
+	// the limit to tell "too large" from "exactly the limit".
+	want := declared
+	if want < 0 {
+		want = limit + 1
+	}
+	var buf []byte
+	for {
+		if len(buf) == cap(buf) && int64(len(buf)) < want {
+			grow := min(max(int64(cap(buf)), persistChunk), want-int64(len(buf)))
+			if err := h.takeBudget(c, grow); err != nil {
+				release()
+				return nil, nil, h.refuseUnread(c, err)
+			}
+			held += grow
+			buf = append(make([]byte, 0, int64(cap(buf))+grow), buf...)
+		}
+		if int64(len(buf)) >= want {
+			break
+		}
+		n, err := c.Request.Body.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			release()
+			return nil, nil, backup.Errorf(backup.EINVALID, "could not read body")
+		}
+	}
+	switch {
+	case declared >= 0 && int64(len(buf)) < declared:
+		release()
+		return nil, nil, backup.Errorf(backup.EINVALID, "body shorter than its Content-Length")
+	case int64(len(buf)) > limit:
+		release()
+		return nil, nil, h.refuseUnread(c, backup.Errorf(backup.ETOOLARGE, "body is over the limit of %d bytes", limit))
+	}
+	return buf, release, nil
+}
+
+// takeBudget waits up to InFlightWait for n bytes of the in-flight budget.
+func (h *handlers) takeBudget(c *gin.Context, n int64) error {
 	ctx, cancel := context.WithTimeout(c.Request.Context(), h.deps.InFlightWait)
 	defer cancel()
 	if err := h.inFlight.Acquire(ctx, n); err != nil {
-		return nil, &backup.Error{Code: backup.EUNAVAILABLE, Message: "server busy: too many uploads in flight, retry shortly", RetryAfter: time.Second}
+		return &backup.Error{Code: backup.EUNAVAILABLE, Message: "server busy: too many uploads in flight, retry shortly", RetryAfter: time.Second}
 	}
-	return func() { h.inFlight.Release(n) }, nil
+	return nil
 }
 
-// readBody reads a persist body of at most limit bytes. A declared length
-// over the limit is refused before a byte is read; an undeclared one is cut
-// off just past the limit.
+// refuseUnread makes a refusal of a body that was not read whole leave at
+// once: net/http would otherwise first read the rest of the body (a slow
+// client's, for minutes) before sending the answer. The connection closes
+// after the reply.
+func (h *handlers) refuseUnread(c *gin.Context, err error) error {
+	c.Header("Connection", "close")
+	_ = http.NewResponseController(c.Writer).SetReadDeadline(time.Now())
+	return err
+}
+
+// readBody reads a small body of at most limit bytes (the auth requests').
 func readBody(c *gin.Context, limit int64) ([]byte, error) {
 	r := c.Request
 	if r.ContentLength > limit {
 		return nil, backup.Errorf(backup.ETOOLARGE, "body of %d bytes is over the limit of %d bytes", r.ContentLength, limit)
-	}
-	if r.ContentLength >= 0 {
-		// One allocation of the declared size; net/http stops the reader at
-		// that length, and a short body is an error.
-		buf := make([]byte, r.ContentLength)
-		if _, err := io.ReadFull(r.Body, buf); err != nil {
-			return nil, backup.Errorf(backup.EINVALID, "body shorter than its Content-Length")
-		}
-		return buf, nil
 	}
 	buf, err := io.ReadAll(http.MaxBytesReader(c.Writer, r.Body, limit))
 	var tooLarge *http.MaxBytesError
 	if errors.As(err, &tooLarge) {
 		return nil, backup.Errorf(backup.ETOOLARGE, "body is over the limit of %d bytes", limit)
 	}
-	if err != nil {
+	if err != nil || (r.ContentLength >= 0 && int64(len(buf)) < r.ContentLength) {
 		return nil, backup.Errorf(backup.EINVALID, "could not read body")
 	}
 	return buf, nil

@@ -329,15 +329,16 @@ func TestInFlightBytesAreCapped(t *testing.T) {
 	go func() {
 		resp, err := h.http.Do(req)
 		if err != nil {
+			t.Log("hog:", err)
 			done <- -1
 			return
 		}
 		resp.Body.Close()
 		done <- resp.StatusCode
 	}()
-	_, err = pw.Write(big[:1024]) // the upload is in flight, holding the whole budget
+	_, err = pw.Write(big[:60<<10]) // the upload is in flight: its buffer holds the whole budget
 	require.NoError(t, err)
-	time.Sleep(100 * time.Millisecond)
+	time.Sleep(200 * time.Millisecond)
 
 	before := h.snapshot()
 	r := h.persistRaw(n, "network=regtest&label=ping", randomBytes(t, 1024))
@@ -345,9 +346,46 @@ func TestInFlightBytesAreCapped(t *testing.T) {
 	require.Equal(t, "1", r.header.Get("Retry-After"))
 	require.Equal(t, before, h.snapshot())
 
-	_, err = pw.Write(big[1024:])
+	_, err = pw.Write(big[60<<10:])
 	require.NoError(t, err)
 	require.NoError(t, pw.Close())
 	require.Equal(t, http.StatusOK, <-done)
 	require.Equal(t, http.StatusOK, h.persistRaw(n, "network=regtest&label=ping", randomBytes(t, 1024)).status)
+}
+
+// TestTricklingUploadsHoldOnlyWhatTheySent: uploads that declare large
+// bodies and send them slowly do not stop other persists, since memory is
+// taken from the budget as bytes arrive, not as declared.
+func TestTricklingUploadsHoldOnlyWhatTheySent(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, func(c *config.Config) {
+		c.MaxBodyBytes, c.InFlightBytes, c.InFlightWait = 1<<20, 1<<20, 300*time.Millisecond
+	})
+	n := newNode(t)
+	var pipes []*io.PipeWriter
+	for i := 0; i < 8; i++ { // 8 × 1 MiB declared: eight times the budget
+		big := randomBytes(t, 1<<20)
+		pr, pw := io.Pipe()
+		pipes = append(pipes, pw)
+		req, err := http.NewRequest(http.MethodPost, h.url+"/v1/persist?network=regtest&label=channel_monitor&channelId="+fmt.Sprintf("%064x", i), pr)
+		require.NoError(t, err)
+		req.ContentLength = int64(len(big))
+		for k, v := range n.persistHeaders(big) {
+			req.Header.Set(k, v)
+		}
+		go func() {
+			if resp, err := h.http.Do(req); err == nil {
+				resp.Body.Close()
+			}
+		}()
+		_, err = pw.Write(big[:100])
+		require.NoError(t, err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	for i := 0; i < 3; i++ {
+		require.Equal(t, http.StatusOK, h.persistRaw(n, "network=regtest&label=ping", randomBytes(t, 64<<10)).status)
+	}
+	for _, pw := range pipes {
+		pw.CloseWithError(io.ErrUnexpectedEOF)
+	}
 }

@@ -217,7 +217,7 @@ func TestHealthAndReadiness(t *testing.T) {
 }
 
 // TestShutdownLetsAnUploadFinish: SIGTERM (Run's context ending) while a
-// large persist is still arriving: it completes, is committed, and reads
+// large (24 MiB) persist is still arriving: it completes, is committed, and reads
 // back; new connections are refused meanwhile.
 func TestShutdownLetsAnUploadFinish(t *testing.T) {
 	t.Parallel()
@@ -226,7 +226,9 @@ func TestShutdownLetsAnUploadFinish(t *testing.T) {
 	cfg.Port = 0
 	a := h.startApp()
 	n := newNode(t)
-	body := randomBytes(t, 8<<20)
+	// More than loopback socket buffers hold, so once the first part is
+	// written the server has accepted the connection and is reading.
+	body := randomBytes(t, 24<<20)
 	pr, pw := io.Pipe()
 	req, err := http.NewRequest(http.MethodPost, a.URL()+"/v1/persist?network=regtest&label=channel_manager", pr)
 	require.NoError(t, err)
@@ -243,7 +245,7 @@ func TestShutdownLetsAnUploadFinish(t *testing.T) {
 		}
 		done <- resp
 	}()
-	_, err = pw.Write(body[:4<<20]) // half the body is in
+	_, err = pw.Write(body[:20<<20]) // most of the body is in
 	require.NoError(t, err)
 
 	closed := make(chan error, 1)
@@ -252,8 +254,14 @@ func TestShutdownLetsAnUploadFinish(t *testing.T) {
 	_, err = http.Get(a.URL() + "/healthz")
 	require.Error(t, err, "no new connections once shutdown began")
 
-	_, err = pw.Write(body[4<<20:])
-	require.NoError(t, err)
+	if _, err = pw.Write(body[20<<20:]); err != nil {
+		resp := <-done
+		if resp != nil {
+			b, _ := io.ReadAll(resp.Body)
+			t.Fatalf("upload cut short: %v; server answered %d %s", err, resp.StatusCode, b)
+		}
+		t.Fatalf("upload cut short: %v; no answer", err)
+	}
 	require.NoError(t, pw.Close())
 	resp := <-done
 	require.NotNil(t, resp, "the in-flight upload got an answer")
