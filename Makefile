@@ -60,3 +60,8 @@ db-stop:
 
 clean:
 	rm -rf bin
+
+## drill: reliability drills (PostgreSQL restarts, SIGKILL, replicas, slow clients, memory) against real processes and a private PostgreSQL; DRILLFLAGS=-only=replicas runs one (docs/reliability-drills.md)
+.PHONY: drill
+drill:
+	@$(GO) run ./cmd/drill $(DRILLFLAGS)

@@ -1,0 +1,176 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"net/http"
+	"sync"
+
+	"golang.org/x/sync/errgroup"
+)
+
+// ledger is what a wallet was told about its persists: every body it sent,
+// per object and in order, and which the server acknowledged with which
+// version. After a drill the server must hand back every acknowledged body.
+type ledger struct {
+	mu   sync.Mutex
+	sent map[object][]sentBody
+}
+
+type sentBody struct {
+	sum     [32]byte
+	acked   bool
+	version int64
+	// refused: the server answered 4xx, which stores nothing. Any other
+	// failure (5xx, no reply) may have been committed before the reply was
+	// lost, so that body may legitimately be the latest.
+	refused bool
+}
+
+func newLedger() *ledger { return &ledger{sent: map[object][]sentBody{}} }
+
+func (l *ledger) record(u upload, res persistResult) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.sent[u.obj] = append(l.sent[u.obj], sentBody{
+		sum:     u.sum,
+		acked:   res.acked,
+		version: res.version,
+		refused: res.status >= 400 && res.status < 500,
+	})
+}
+
+// mayBeLatest is the set of bodies the latest version of obj may hold: the
+// last acknowledged one, or any sent after it that was not refused.
+func (l *ledger) mayBeLatest(obj object) map[[32]byte]bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := map[[32]byte]bool{}
+	for _, s := range l.sent[obj] {
+		if s.acked {
+			clear(out)
+		}
+		if !s.refused {
+			out[s.sum] = true
+		}
+	}
+	return out
+}
+
+// anyAcked says whether a persist of obj was acknowledged.
+func (l *ledger) anyAcked(obj object) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, s := range l.sent[obj] {
+		if s.acked {
+			return true
+		}
+	}
+	return false
+}
+
+// ackedCount is how many persists the server acknowledged.
+func (l *ledger) ackedCount() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for _, bodies := range l.sent {
+		for _, s := range bodies {
+			if s.acked {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// readBack is the outcome of reading every acknowledged persist back.
+type readBack struct {
+	Acknowledged int `json:"acknowledged"`
+	// Lost counts acknowledged versions that are not readable with exactly
+	// the acknowledged bytes (missing, different, or unreadable).
+	Lost int `json:"lost"`
+	// WrongLatest counts objects whose latest version holds bytes that are
+	// neither the last acknowledged body nor one sent after it.
+	WrongLatest int      `json:"wrong_latest"`
+	Examples    []string `json:"examples,omitempty"`
+}
+
+func (r *readBack) add(o readBack) {
+	r.Acknowledged += o.Acknowledged
+	r.Lost += o.Lost
+	r.WrongLatest += o.WrongLatest
+	for _, e := range o.Examples {
+		if len(r.Examples) < 5 {
+			r.Examples = append(r.Examples, e)
+		}
+	}
+}
+
+func (r *readBack) example(format string, args ...any) {
+	if len(r.Examples) < 5 {
+		r.Examples = append(r.Examples, fmt.Sprintf(format, args...))
+	}
+}
+
+// readBackAll reads back every wallet's acknowledged persists through the
+// API, wallets in parallel.
+func readBackAll(ctx context.Context, hc *http.Client, baseURL string, wallets []*wallet, ledgers []*ledger) (readBack, error) {
+	results := make([]readBack, len(wallets))
+	g, ctx := errgroup.WithContext(ctx)
+	for i := range wallets {
+		g.Go(func() error {
+			var err error
+			results[i], err = readBackWallet(ctx, hc, baseURL, wallets[i], ledgers[i])
+			return err
+		})
+	}
+	err := g.Wait()
+	var total readBack
+	for _, r := range results {
+		total.add(r)
+	}
+	return total, err
+}
+
+// readBackWallet logs in and retrieves each acknowledged version by number
+// (the drills keep every version's bytes: RETAIN_VERSIONS is set high), then
+// each object's latest version.
+func readBackWallet(ctx context.Context, hc *http.Client, baseURL string, w *wallet, l *ledger) (readBack, error) {
+	var r readBack
+	if _, err := w.login(ctx, hc, baseURL); err != nil {
+		return r, fmt.Errorf("log in to read back: %w", err)
+	}
+	l.mu.Lock()
+	sent := make(map[object][]sentBody, len(l.sent))
+	for obj, bodies := range l.sent {
+		sent[obj] = append([]sentBody(nil), bodies...)
+	}
+	l.mu.Unlock()
+
+	for obj, bodies := range sent {
+		anyAcked := false
+		for _, s := range bodies {
+			if !s.acked {
+				continue
+			}
+			anyAcked = true
+			r.Acknowledged++
+			got := w.retrieve(ctx, hc, baseURL, obj, s.version)
+			if got.status != http.StatusOK || sha256.Sum256(got.body) != s.sum {
+				r.Lost++
+				r.example("%s version %d acknowledged, read back: %s", obj, s.version, got)
+			}
+		}
+		latest := w.retrieve(ctx, hc, baseURL, obj, 0)
+		if latest.status == http.StatusNotFound && !anyAcked {
+			continue // nothing acknowledged, and nothing unacknowledged committed
+		}
+		if latest.status != http.StatusOK || !l.mayBeLatest(obj)[sha256.Sum256(latest.body)] {
+			r.WrongLatest++
+			r.example("%s latest version: %s", obj, latest)
+		}
+	}
+	return r, ctx.Err()
+}

@@ -1,0 +1,56 @@
+package main
+
+import (
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// The read-back verdicts rest on mayBeLatest: after an acknowledged body
+// the latest version may only be that body or one sent later that the
+// server did not refuse (its reply may have been lost after the commit).
+func TestMayBeLatest(t *testing.T) {
+	t.Parallel()
+	l := newLedger()
+	obj := object{label: "channel_manager"}
+	send := func(b byte, status int, acked bool) upload {
+		u := bytesUpload(obj, []byte{b})
+		l.record(u, persistResult{reply: reply{status: status}, acked: acked, version: int64(b)})
+		return u
+	}
+	lost := send(1, 0, false) // no reply: may have been committed
+	require.True(t, l.mayBeLatest(obj)[lost.sum])
+	require.False(t, l.anyAcked(obj))
+
+	acked := send(2, http.StatusOK, true)
+	refused := send(3, http.StatusConflict, false)
+	failed := send(4, http.StatusServiceUnavailable, false)
+	got := l.mayBeLatest(obj)
+	require.Len(t, got, 2)
+	require.True(t, got[acked.sum])
+	require.True(t, got[failed.sum])
+	require.False(t, got[refused.sum], "a 4xx stores nothing")
+	require.False(t, got[lost.sum], "older than the acknowledged body")
+	require.Equal(t, 1, l.ackedCount())
+}
+
+func TestPercentileNearestRank(t *testing.T) {
+	t.Parallel()
+	var d []time.Duration
+	for i := 1; i <= 100; i++ {
+		d = append(d, time.Duration(i)*time.Millisecond)
+	}
+	require.Equal(t, 50*time.Millisecond, percentile(d, 0.50))
+	require.Equal(t, 99*time.Millisecond, percentile(d, 0.99))
+	require.Equal(t, time.Millisecond, percentile(d[:1], 0.99))
+}
+
+func TestJSONErrorShape(t *testing.T) {
+	t.Parallel()
+	require.True(t, reply{body: []byte(`{"error":"storage unavailable, try again"}`)}.jsonError())
+	require.False(t, reply{body: []byte(`{"error":""}`)}.jsonError())
+	require.False(t, reply{body: []byte(`Service Unavailable`)}.jsonError())
+	require.False(t, reply{body: []byte(`{"message":"x"}`)}.jsonError())
+}
