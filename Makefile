@@ -38,9 +38,25 @@ lint:
 fmt:
 	gofmt -w $$(git ls-files '*.go')
 
-## bench: Go benchmarks (signature verification, ...), printed as figures
-bench:
+## bench: the Go benchmarks, then the load benchmark with every scenario (about 8 minutes; docs/performance.md)
+bench: bench-go bench-load
+
+.PHONY: bench-go bench-load bench-scale
+
+## bench-go: Go benchmarks (signature sign/verify, the persist path without HTTP), printed as figures
+bench-go:
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+
+# LOADGEN_FLAGS are passed to cmd/loadgen, e.g. LOADGEN_FLAGS="-duration 30s -keep".
+LOADGEN_FLAGS ?=
+
+## bench-load: cmd/loadgen with a server and database of its own: one JSON line per scenario
+bench-load:
+	$(GO) run ./cmd/loadgen $(LOADGEN_FLAGS)
+
+## bench-scale: only the scale scenario: 2,000,000 stored objects against an empty database (about 4 minutes)
+bench-scale:
+	$(GO) run ./cmd/loadgen -scenarios scale $(LOADGEN_FLAGS)
 
 ## fuzz: run each fuzz target for FUZZTIME (default 60s); their seed corpora run in make test
 FUZZTIME ?= 60s
