@@ -13,7 +13,6 @@ type Querier interface {
 	// Adds a replica's counts of one kind of activity to its day's row.
 	ActivityAdd(ctx context.Context, arg ActivityAddParams) error
 	AuditInsert(ctx context.Context, arg AuditInsertParams) error
-	AuditListForNode(ctx context.Context, arg AuditListForNodeParams) ([]AuditListForNodeRow, error)
 	// Inserts a new challenge and, in the same statement, drops the node's
 	// expired ones and all but its newest @keep_existing live ones, so a node can
 	// neither pile up rows nor make a response check more than keep_existing+1.
