@@ -41,17 +41,6 @@ func Migrate(ctx context.Context, databaseURL string, logger *slog.Logger) error
 	})
 }
 
-// MigrationsPending reports whether the database lacks any embedded migration.
-func MigrationsPending(ctx context.Context, databaseURL string) (bool, error) {
-	var pending bool
-	err := withMigrationProvider(ctx, databaseURL, func(p *goose.Provider) error {
-		var err error
-		pending, err = p.HasPending(ctx)
-		return err
-	})
-	return pending, err
-}
-
 func withMigrationProvider(ctx context.Context, databaseURL string, fn func(*goose.Provider) error) error {
 	cfg, err := parseConfig(databaseURL)
 	if err != nil {
