@@ -97,11 +97,9 @@ func (h *handlers) authResponse(c *gin.Context) {
 }
 
 func (h *handlers) persist(c *gin.Context) {
-	if ct := c.GetHeader("Content-Type"); ct != "" {
-		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/octet-stream" {
-			h.fail(c, &statusError{http.StatusUnsupportedMediaType, "Content-Type must be application/octet-stream"})
-			return
-		}
+	if err := requireMediaType(c, "application/octet-stream"); err != nil {
+		h.fail(c, err)
+		return
 	}
 	body, release, err := h.readPersistBody(c)
 	if err != nil {
@@ -265,14 +263,25 @@ func readBody(c *gin.Context, limit int64) ([]byte, error) {
 	return buf, nil
 }
 
+// requireMediaType refuses (415) a request whose Content-Type is set to
+// anything but want; none at all is accepted.
+func requireMediaType(c *gin.Context, want string) error {
+	ct := c.GetHeader("Content-Type")
+	if ct == "" {
+		return nil
+	}
+	if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != want {
+		return &statusError{http.StatusUnsupportedMediaType, "Content-Type must be " + want}
+	}
+	return nil
+}
+
 // readJSON decodes a small JSON object body into dst. A Content-Type other
 // than JSON is refused; none at all is accepted, as a lenient client may
 // send none.
 func readJSON(c *gin.Context, dst any) error {
-	if ct := c.GetHeader("Content-Type"); ct != "" {
-		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
-			return &statusError{http.StatusUnsupportedMediaType, "Content-Type must be application/json"}
-		}
+	if err := requireMediaType(c, "application/json"); err != nil {
+		return err
 	}
 	raw, err := readBody(c, maxJSONBody)
 	if err != nil {
