@@ -236,15 +236,29 @@ func (h *handlers) takeBudget(c *gin.Context, n int64) error {
 	return nil
 }
 
-// refuseUnread makes a refusal of a body that was not read whole leave at
-// once: net/http would otherwise first read the rest of the body (a slow
-// client's, for minutes) before sending the answer. The connection closes
-// after the reply.
+// refuseUnread makes a refusal of a body that was not read whole leave
+// promptly. net/http would otherwise first read the rest of the body (a slow
+// client's, for minutes) before sending the answer. Closing at once instead
+// loses the answer: the client is still sending, and the close that meets its
+// unread bytes is a TCP reset, which discards the reply on its way. So the
+// rest of the body is drained for a moment (at most drainBytes, for at most
+// drainWait, into nothing), which lets a client that sends at a normal pace
+// finish and read its 413 or 503, and then the connection closes after the
+// reply. Nothing drained is held in memory.
 func (h *handlers) refuseUnread(c *gin.Context, err error) error {
+	rc := http.NewResponseController(c.Writer)
+	_ = rc.SetReadDeadline(time.Now().Add(drainWait))
+	_, _ = io.CopyN(io.Discard, c.Request.Body, drainBytes)
+	_ = rc.SetReadDeadline(time.Now())
 	c.Header("Connection", "close")
-	_ = http.NewResponseController(c.Writer).SetReadDeadline(time.Now())
 	return err
 }
+
+// How much of a refused body is drained before the connection closes.
+const (
+	drainBytes = 1 << 20
+	drainWait  = 250 * time.Millisecond
+)
 
 // readBody reads a small body of at most limit bytes (the auth requests').
 func readBody(c *gin.Context, limit int64) ([]byte, error) {
