@@ -22,7 +22,7 @@ WHERE tenant_id = @tenant_id
   AND expires_at <= @now;
 
 -- name: SessionGetNode :one
-SELECT node_key
+SELECT node_key, expires_at
 FROM auth_sessions
 WHERE token_hash = @token_hash
   AND tenant_id = @tenant_id

@@ -99,8 +99,8 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, now func()
 	rec := activity.NewRecorder(store, now, logger)
 	router, err := api.NewRouter(api.Deps{
 		Backup:         backup.NewService(store, now, int(cfg.RetainVersions)),
-		Auth:           auth.NewService(store, now, cfg.TimestampWindow),
-		Tenants:        tenant.NewDirectory(store, tenant.Config{DefaultKey: serverKey, KEK: kek, Limits: cfg.Limits(), RateLimits: cfg.RateLimits}, now),
+		Auth:           auth.NewService(store, now, cfg.TimestampWindow, cfg.CacheTTL),
+		Tenants:        tenant.NewDirectory(store, tenant.Config{DefaultKey: serverKey, KEK: kek, Limits: cfg.Limits(), RateLimits: cfg.RateLimits, CacheTTL: cfg.CacheTTL}, now),
 		Limiter:        limits.NewLimiter(store, now),
 		Observer:       observer{m, rec},
 		Ready:          store.Ready,

@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"ldkbackup/internal/client"
+	"ldkbackup/internal/config"
 	"ldkbackup/internal/lnsig"
 )
 
@@ -338,6 +339,20 @@ func TestTokenExpires(t *testing.T) {
 	h.clock.Advance(11 * time.Second)
 	h.do(http.MethodGet, "/v1/list?network=regtest", auth, nil).requireError(t, http.StatusUnauthorized)
 	h.do(http.MethodGet, "/v1/retrieve?network=regtest&label=ping", auth, nil).requireError(t, http.StatusUnauthorized)
+}
+
+// TestCachedTokenExpires: a replica that holds a session in its cache (here
+// for up to a minute) still refuses the token the moment the session expires.
+func TestCachedTokenExpires(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, func(c *config.Config) { c.CacheTTL = time.Minute })
+	n := newNode(t)
+	tok := h.login(n)
+	auth := map[string]string{"Authorization": tok}
+	h.clock.Advance(5*time.Minute - 500*time.Millisecond)
+	require.Equal(t, http.StatusOK, h.do(http.MethodGet, "/v1/list?network=regtest", auth, nil).status)
+	h.clock.Advance(time.Second)
+	h.do(http.MethodGet, "/v1/list?network=regtest", auth, nil).requireError(t, http.StatusUnauthorized)
 }
 
 func TestTimestampWindow(t *testing.T) {

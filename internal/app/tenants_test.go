@@ -100,7 +100,9 @@ func TestTenantLabels(t *testing.T) {
 	require.NoError(t, dir.AddLabel(ctx, "acme", "acme_wallet", "bitkit"))
 	require.NoError(t, dir.AddLabel(ctx, "acme", "acme_extra", "other"))
 
-	// From the next request on, without a restart.
+	// Without a restart, once this replica's copy of the tenant is older
+	// than CACHE_TTL.
+	h.clock.Advance(h.cfg.CacheTTL)
 	_, err = acme.Persist(ctx, "acme_wallet", "", []byte("wallet"))
 	require.NoError(t, err)
 	_, err = acme.Persist(ctx, "acme_extra", "", []byte("extra"))
@@ -125,6 +127,40 @@ func TestTenantLabels(t *testing.T) {
 	require.True(t, errors.As(err, &se))
 	require.Equal(t, http.StatusBadRequest, se.Status)
 	require.Equal(t, before, h.snapshot())
+}
+
+// TestTenantChangesReachTheServer: a tenant disabled or enabled by an
+// operator's command (another process) is served or refused by a running
+// replica once its copy is older than CACHE_TTL, and a new tenant from its
+// first request.
+func TestTenantChangesReachTheServer(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	ctx := context.Background()
+	kek, err := h.cfg.KEK()
+	require.NoError(t, err)
+	dir := tenant.NewDirectory(postgres.NewStore(h.pool), tenant.Config{KEK: kek}, h.clock.Now)
+	n := newNode(t)
+	status := func() int { return h.do(http.MethodGet, "/t/acme/v1/status", nil, nil).status }
+
+	require.Equal(t, http.StatusNotFound, status(), "unknown")
+	pub := h.addTenant("acme")
+	require.Equal(t, http.StatusOK, status(), "a new tenant is served from its first request")
+	acme := h.tenantClient(h.url+"/t/acme", pub, n.secret, client.AndroidTimestamps)
+	_, err = acme.Persist(ctx, "ping", "", []byte("before"))
+	require.NoError(t, err)
+
+	require.NoError(t, dir.SetDisabled(ctx, "acme", true))
+	h.clock.Advance(h.cfg.CacheTTL)
+	before := h.snapshot()
+	body := []byte("while disabled")
+	h.do(http.MethodPost, "/t/acme/v1/persist?network=regtest&label=ping", n.persistHeaders(body), body).requireError(t, http.StatusNotFound)
+	require.Equal(t, before, h.snapshot())
+
+	require.NoError(t, dir.SetDisabled(ctx, "acme", false))
+	h.clock.Advance(h.cfg.CacheTTL)
+	_, err = acme.Persist(ctx, "ping", "", []byte("after"))
+	require.NoError(t, err)
 }
 
 // TestUnknownTenants: every way of naming a tenant that is not served is a

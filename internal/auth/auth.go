@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"ldkbackup/internal/backup"
+	"ldkbackup/internal/cache"
 )
 
 // Lifetimes fixed by the protocol.
@@ -33,9 +34,9 @@ type Store interface {
 	// CreateSession consumes the challenge and stores the session in one
 	// step; backup.ErrNotFound when the challenge is no longer live.
 	CreateSession(ctx context.Context, tenant backup.TenantID, node backup.NodeKey, challenge, tokenHash []byte, now, expires time.Time) error
-	// SessionNode returns the node of a live session; backup.ErrNotFound
-	// when there is none.
-	SessionNode(ctx context.Context, tenant backup.TenantID, tokenHash []byte, now time.Time) (backup.NodeKey, error)
+	// SessionNode returns the node of a live session and its expiry;
+	// backup.ErrNotFound when there is none.
+	SessionNode(ctx context.Context, tenant backup.TenantID, tokenHash []byte, now time.Time) (backup.NodeKey, time.Time, error)
 }
 
 // Service implements the challenge/response login and token checks.
@@ -43,12 +44,25 @@ type Service struct {
 	store  Store
 	now    func() time.Time
 	window time.Duration
+	// sessions holds live sessions by token hash, each until cacheTTL ends
+	// or the session expires, whichever is first: a restore reads some 20
+	// objects with one token, and a session ends only by expiring.
+	sessions *cache.Cache[sessionKey, backup.NodeKey]
 }
 
+type sessionKey struct {
+	tenant    backup.TenantID
+	tokenHash [sha256.Size]byte
+}
+
+// cachedSessions bounds the session cache: about 100 bytes each.
+const cachedSessions = 100_000
+
 // NewService returns a Service that accepts signed timestamps within
-// ±window of now().
-func NewService(store Store, now func() time.Time, window time.Duration) *Service {
-	return &Service{store: store, now: now, window: window}
+// ±window of now() and holds what it read of a session for at most
+// cacheTTL (zero: it reads the session on every request).
+func NewService(store Store, now func() time.Time, window, cacheTTL time.Duration) *Service {
+	return &Service{store: store, now: now, window: window, sessions: cache.New[sessionKey, backup.NodeKey](cacheTTL, cachedSessions)}
 }
 
 // ChallengeRequest is the auth/challenge request as it came off the wire.
@@ -148,11 +162,19 @@ func (s *Service) Authenticate(ctx context.Context, tenant backup.TenantID, auth
 	if err != nil || len(raw) != 32 {
 		return backup.NodeKey{}, backup.Errorf(backup.EUNAUTHORIZED, "invalid or expired token")
 	}
-	node, err := s.store.SessionNode(ctx, tenant, hashToken(raw), s.now())
+	now, key := s.now(), sessionKey{tenant: tenant, tokenHash: sha256.Sum256(raw)}
+	if node, ok := s.sessions.Get(key, now); ok {
+		return node, nil
+	}
+	node, expires, err := s.store.SessionNode(ctx, tenant, key.tokenHash[:], now)
 	if errors.Is(err, backup.ErrNotFound) {
 		return backup.NodeKey{}, backup.Errorf(backup.EUNAUTHORIZED, "invalid or expired token")
 	}
-	return node, err
+	if err != nil {
+		return backup.NodeKey{}, err
+	}
+	s.sessions.Put(key, node, now, expires)
+	return node, nil
 }
 
 // hashToken is what the database keeps of a token: a leaked table yields no

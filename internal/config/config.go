@@ -41,6 +41,7 @@ type Config struct {
 	InFlightBytes   int64         // IN_FLIGHT_BYTES: persist bodies held in memory at once, all requests together
 	InFlightWait    time.Duration // IN_FLIGHT_WAIT: how long a persist waits for room before a 503
 	TimestampWindow time.Duration // TIMESTAMP_WINDOW: how far a signed login timestamp may be from the server clock
+	CacheTTL        time.Duration // CACHE_TTL: how long a replica answers from what it read of a tenant or a session
 
 	// Limits (see README "Limits"): the server-wide defaults; a tenant's
 	// own columns override them.
@@ -92,6 +93,7 @@ func Default() Config {
 		NewNodesPerAddressPerHour: 100,
 		RateLimits:                true,
 		TimestampWindow:           12 * time.Hour,
+		CacheTTL:                  time.Second,
 		LogFormat:                 "json",
 		LogLevel:                  "info",
 		ReadHeaderTimeout:         10 * time.Second,
@@ -172,6 +174,7 @@ func (c Config) FromEnv(getenv func(string) string) (Config, error) {
 	}
 	str("TRUSTED_PROXIES", &c.TrustedProxies)
 	duration("TIMESTAMP_WINDOW", &c.TimestampWindow)
+	duration("CACHE_TTL", &c.CacheTTL)
 	str("LOG_FORMAT", &c.LogFormat)
 	str("LOG_LEVEL", &c.LogLevel)
 	duration("READ_HEADER_TIMEOUT", &c.ReadHeaderTimeout)
@@ -208,6 +211,9 @@ func (c Config) Validate() error {
 	}
 	if c.InFlightBytes < c.MaxBodyBytes {
 		errs = append(errs, errors.New("IN_FLIGHT_BYTES must be at least MAX_BODY_BYTES"))
+	}
+	if c.CacheTTL < 0 || c.CacheTTL > time.Minute {
+		errs = append(errs, errors.New("CACHE_TTL must be between 0 and 1m"))
 	}
 	if c.InFlightWait < 0 {
 		errs = append(errs, errors.New("IN_FLIGHT_WAIT must not be negative"))

@@ -82,7 +82,7 @@ func (q *Queries) SessionDeleteExpiredForNode(ctx context.Context, arg SessionDe
 }
 
 const sessionGetNode = `-- name: SessionGetNode :one
-SELECT node_key
+SELECT node_key, expires_at
 FROM auth_sessions
 WHERE token_hash = $1
   AND tenant_id = $2
@@ -95,9 +95,14 @@ type SessionGetNodeParams struct {
 	Now       time.Time
 }
 
-func (q *Queries) SessionGetNode(ctx context.Context, arg SessionGetNodeParams) ([]byte, error) {
+type SessionGetNodeRow struct {
+	NodeKey   []byte
+	ExpiresAt time.Time
+}
+
+func (q *Queries) SessionGetNode(ctx context.Context, arg SessionGetNodeParams) (SessionGetNodeRow, error) {
 	row := q.db.QueryRow(ctx, sessionGetNode, arg.TokenHash, arg.TenantID, arg.Now)
-	var node_key []byte
-	err := row.Scan(&node_key)
-	return node_key, err
+	var i SessionGetNodeRow
+	err := row.Scan(&i.NodeKey, &i.ExpiresAt)
+	return i, err
 }

@@ -63,7 +63,7 @@ type Querier interface {
 	SessionCreateFromChallenge(ctx context.Context, arg SessionCreateFromChallengeParams) (time.Time, error)
 	SessionDeleteExpired(ctx context.Context, now time.Time) (int64, error)
 	SessionDeleteExpiredForNode(ctx context.Context, arg SessionDeleteExpiredForNodeParams) error
-	SessionGetNode(ctx context.Context, arg SessionGetNodeParams) ([]byte, error)
+	SessionGetNode(ctx context.Context, arg SessionGetNodeParams) (SessionGetNodeRow, error)
 	SettingSet(ctx context.Context, arg SettingSetParams) error
 	TenantCreate(ctx context.Context, arg TenantCreateParams) (int64, error)
 	// Everything a request needs to know about its tenant, in one round trip:

@@ -243,16 +243,16 @@ func (s *Store) CreateSession(ctx context.Context, tenant backup.TenantID, node 
 	})
 }
 
-// SessionNode returns the node of a live session.
-func (s *Store) SessionNode(ctx context.Context, tenant backup.TenantID, tokenHash []byte, now time.Time) (backup.NodeKey, error) {
-	b, err := s.q.SessionGetNode(ctx, dbsqlc.SessionGetNodeParams{TokenHash: tokenHash, TenantID: int64(tenant), Now: now})
+// SessionNode returns the node of a live session and when it expires.
+func (s *Store) SessionNode(ctx context.Context, tenant backup.TenantID, tokenHash []byte, now time.Time) (backup.NodeKey, time.Time, error) {
+	row, err := s.q.SessionGetNode(ctx, dbsqlc.SessionGetNodeParams{TokenHash: tokenHash, TenantID: int64(tenant), Now: now})
 	if err != nil {
-		return backup.NodeKey{}, interpretError(err)
+		return backup.NodeKey{}, time.Time{}, interpretError(err)
 	}
-	if len(b) != len(backup.NodeKey{}) {
-		return backup.NodeKey{}, fmt.Errorf("session row has a %d-byte node key", len(b))
+	if len(row.NodeKey) != len(backup.NodeKey{}) {
+		return backup.NodeKey{}, time.Time{}, fmt.Errorf("session row has a %d-byte node key", len(row.NodeKey))
 	}
-	return backup.NodeKey(b), nil
+	return backup.NodeKey(row.NodeKey), row.ExpiresAt, nil
 }
 
 // channelIDBytes keeps the "no channel id" value a non-NULL empty bytea.

@@ -13,6 +13,7 @@ import (
 	"github.com/btcsuite/btcd/btcec/v2"
 
 	"ldkbackup/internal/backup"
+	"ldkbackup/internal/cache"
 )
 
 // slugPattern is what a tenant slug may look like; the tenants table checks
@@ -75,6 +76,10 @@ type Config struct {
 	// RateLimits false (RATE_LIMITS=off) turns every rate limit off, the
 	// tenants' own included; quotas stay.
 	RateLimits bool
+	// CacheTTL is how long Resolve may answer from what it read of a tenant
+	// (CACHE_TTL): an operator's change reaches every replica within it.
+	// Zero reads the tenant from the database on every request.
+	CacheTTL time.Duration
 }
 
 // Directory resolves and administers tenants.
@@ -82,30 +87,50 @@ type Directory struct {
 	store Store
 	cfg   Config
 	now   func() time.Time
+	// resolved holds Resolve's answers by slug: a served tenant, or nil for
+	// a disabled one. Unknown slugs are not held, so a new tenant is served
+	// from its first request.
+	resolved *cache.Cache[string, *backup.Tenant]
 }
+
+// cachedTenants bounds the cache; a deployment serves a handful of tenants.
+const cachedTenants = 1024
 
 // NewDirectory returns a Directory.
 func NewDirectory(store Store, cfg Config, now func() time.Time) *Directory {
-	return &Directory{store: store, cfg: cfg, now: now}
+	return &Directory{store: store, cfg: cfg, now: now, resolved: cache.New[string, *backup.Tenant](cfg.CacheTTL, cachedTenants)}
 }
 
 var errUnknownTenant = backup.Errorf(backup.ENOTFOUND, "unknown or disabled tenant")
 
 // Resolve returns the tenant a request addresses by slug. Unknown, disabled
 // and malformed slugs are all "not found", so probing tells nothing.
+//
+// Its answers are held for CacheTTL: the query, and for a tenant other than
+// the default the unsealing of its key, would otherwise cost every request.
 func (d *Directory) Resolve(ctx context.Context, slug string) (*backup.Tenant, error) {
+	now := d.now()
+	if t, ok := d.resolved.Get(slug, now); ok {
+		if t == nil {
+			return nil, errUnknownTenant
+		}
+		return t, nil
+	}
 	r, err := d.find(ctx, slug)
 	if err != nil {
 		return nil, err
 	}
 	if r.DisabledAt != nil {
+		d.resolved.Put(slug, nil, now, time.Time{})
 		return nil, errUnknownTenant
 	}
 	key, err := d.serverKey(r)
 	if err != nil {
 		return nil, err
 	}
-	return &backup.Tenant{ID: r.ID, Slug: r.Slug, ServerKey: key, Labels: backup.NewLabelPolicy(r.Labels), Limits: d.limits(r.Limits)}, nil
+	t := &backup.Tenant{ID: r.ID, Slug: r.Slug, ServerKey: key, Labels: backup.NewLabelPolicy(r.Labels), Limits: d.limits(r.Limits)}
+	d.resolved.Put(slug, t, now, time.Time{})
+	return t, nil
 }
 
 // limits merges a tenant's own limits over the server's.
@@ -229,6 +254,7 @@ func (d *Directory) SetDisabled(ctx context.Context, slug string, disabled bool)
 		at = &now
 	}
 	found, err := d.store.TenantSetDisabled(ctx, slug, at)
+	d.resolved.Delete(slug)
 	if err == nil && !found {
 		return backup.Errorf(backup.ENOTFOUND, "no tenant %q", slug)
 	}
@@ -246,6 +272,7 @@ func (d *Directory) AddLabel(ctx context.Context, slug, label, group string) err
 		return err
 	}
 	found, err := d.store.TenantLabelAdd(ctx, slug, label, g, d.now())
+	d.resolved.Delete(slug)
 	if err == nil && !found {
 		return backup.Errorf(backup.ENOTFOUND, "no tenant %q", slug)
 	}
