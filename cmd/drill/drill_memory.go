@@ -61,7 +61,7 @@ func memoryDrill(ctx context.Context, e *env, v *verdict) (any, error) {
 		return nil, err
 	}
 	f := &memoryFigures{BodyBytes: memoryBodyBytes, BoundBytes: memoryBound, ServerSettings: []string{}}
-	if rss, _, err := server.memory(); err == nil {
+	if rss, _, err := server.Memory(); err == nil {
 		f.IdleRSSMiB = mib(rss)
 	}
 	base := randomBytes(memoryBodyBytes)
@@ -86,7 +86,7 @@ func memoryDrill(ctx context.Context, e *env, v *verdict) (any, error) {
 		return f, err
 	}
 	f.Integrity.check(v)
-	v.require(server.alive(), "the server exited (log: %s)", server.logPath)
+	v.require(server.Alive(), "the server exited (log: %s)", server.LogPath)
 	checkLogForPanics(server, v)
 	return f, nil
 }
@@ -110,7 +110,7 @@ func memoryWaveRun(ctx context.Context, e *env, server *serverProcess, hc *http.
 	)
 	for _, w := range wallets {
 		wg.Go(func() {
-			res := w.persist(ctx, hc, server.baseURL, e.serverPub, sharedBodyUpload(object{label: "channel_manager"}, base))
+			res := w.persist(ctx, hc, server.BaseURL, e.serverPub, sharedBodyUpload(object{label: "channel_manager"}, base))
 			statuses.add(res.reply)
 			lat.add(res.latency)
 			mu.Lock()
@@ -131,7 +131,7 @@ func memoryWaveRun(ctx context.Context, e *env, server *serverProcess, hc *http.
 	wg.Wait()
 	wave.Seconds = time.Since(start).Round(100 * time.Millisecond).Seconds()
 	wave.Latency = lat.summary()
-	_, peak, err := server.memory()
+	_, peak, err := server.Memory()
 	wave.PeakRSSMiB = mib(peak)
 	return wave, err
 }

@@ -119,7 +119,7 @@ func pgRestartDrill(ctx context.Context, e *env, v *verdict) (any, error) {
 		if err != nil {
 			return nil, err
 		}
-		if _, err := w.login(ctx, r.hc, server.baseURL); err != nil {
+		if _, err := w.login(ctx, r.hc, server.BaseURL); err != nil {
 			return nil, err
 		}
 		r.wallets, r.ledgers = append(r.wallets, w), append(r.ledgers, newLedger())
@@ -133,7 +133,7 @@ func pgRestartDrill(ctx context.Context, e *env, v *verdict) (any, error) {
 	f.ServerSettings = settings
 	r.check(f, v)
 
-	back, err := readBackAll(ctx, r.hc, server.baseURL, r.wallets, r.ledgers)
+	back, err := readBackAll(ctx, r.hc, server.BaseURL, r.wallets, r.ledgers)
 	if err != nil {
 		return f, err
 	}
@@ -147,7 +147,7 @@ func pgRestartDrill(ctx context.Context, e *env, v *verdict) (any, error) {
 		return f, err
 	}
 	f.Integrity.check(v)
-	v.require(server.alive(), "the server process exited during the drill (log: %s)", server.logPath)
+	v.require(server.Alive(), "the server process exited during the drill (log: %s)", server.LogPath)
 	checkLogForPanics(server, v)
 	noteOther5xx(server, f.FailedStatuses, v)
 	return f, nil
@@ -235,7 +235,7 @@ func (r *restartRun) persist(ctx context.Context, w *wallet, l *ledger, obj obje
 		panic(err) // only a wrong key length fails, a programming error
 	}
 	u := bytesUpload(obj, body)
-	res := w.persist(ctx, r.hc, r.server.baseURL, r.e.serverPub, u)
+	res := w.persist(ctx, r.hc, r.server.BaseURL, r.e.serverPub, u)
 	l.record(u, res)
 	if res.acked {
 		r.add(res.reply, outcomeOK, "")
@@ -251,7 +251,7 @@ func (r *restartRun) read(ctx context.Context, w *wallet, l *ledger, obj object)
 	if len(want) == 0 {
 		return // nothing sent yet
 	}
-	got := w.retrieve(ctx, r.hc, r.server.baseURL, obj, 0)
+	got := w.retrieve(ctx, r.hc, r.server.BaseURL, obj, 0)
 	switch {
 	case got.status == http.StatusOK && want[sha256.Sum256(got.body)]:
 		r.add(got, outcomeOK, "")
@@ -268,7 +268,7 @@ func (r *restartRun) read(ctx context.Context, w *wallet, l *ledger, obj object)
 }
 
 func (r *restartRun) login(ctx context.Context, w *wallet) {
-	last, err := w.login(ctx, r.hc, r.server.baseURL)
+	last, err := w.login(ctx, r.hc, r.server.BaseURL)
 	if err == nil {
 		r.add(last, outcomeOK, "")
 		return
@@ -373,7 +373,7 @@ func (r *restartRun) check(f *restartFigures, v *verdict) {
 func (r *restartRun) restoreAll(ctx context.Context, v *verdict) int {
 	restored := 0
 	for i, w := range r.wallets {
-		c, err := client.New(client.Config{BaseURL: r.server.baseURL, Network: network, NodeSecret: w.secret, ServerPubKey: r.e.serverPublic, HTTPClient: r.hc})
+		c, err := client.New(client.Config{BaseURL: r.server.BaseURL, Network: network, NodeSecret: w.secret, ServerPubKey: r.e.serverPublic, HTTPClient: r.hc})
 		if err != nil {
 			v.require(false, "client: %v", err)
 			return restored

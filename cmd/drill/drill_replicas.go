@@ -150,7 +150,7 @@ func (r *replicaRun) startReplicas(ctx context.Context, settings []string) error
 		return err
 	}
 	for _, s := range r.servers {
-		r.rr.urls = append(r.rr.urls, s.baseURL)
+		r.rr.urls = append(r.rr.urls, s.BaseURL)
 	}
 	return nil
 }
@@ -186,16 +186,16 @@ func (r *replicaRun) tokensAcross(ctx context.Context, f *replicaFigures, v *ver
 	}
 	obj := object{label: "channel_manager"}
 	body := randomBytes(4 << 10)
-	if res := w.persist(ctx, r.hc, r.servers[0].baseURL, r.e.serverPub, bytesUpload(obj, body)); !res.acked {
+	if res := w.persist(ctx, r.hc, r.servers[0].BaseURL, r.e.serverPub, bytesUpload(obj, body)); !res.acked {
 		return fmt.Errorf("persist through replica 1: %s", res.reply)
 	}
 	ok := 0
 	for i, issuer := range r.servers {
-		if _, err := w.login(ctx, r.hc, issuer.baseURL); err != nil {
+		if _, err := w.login(ctx, r.hc, issuer.BaseURL); err != nil {
 			return fmt.Errorf("log in at replica %d: %w", i+1, err)
 		}
 		for j, reader := range r.servers {
-			got := w.retrieve(ctx, r.hc, reader.baseURL, obj, 0)
+			got := w.retrieve(ctx, r.hc, reader.BaseURL, obj, 0)
 			if got.status == http.StatusOK && bytes.Equal(got.body, body) {
 				ok++
 				continue
@@ -218,26 +218,26 @@ func (r *replicaRun) challengesAcross(ctx context.Context, f *replicaFigures, v 
 	ok, firstChallenge := 0, ""
 	for i := range r.servers {
 		issuer, answerer, reader := r.servers[i], r.servers[(i+1)%replicaCount], r.servers[(i+2)%replicaCount]
-		challenge, got := w.requestChallenge(ctx, r.hc, issuer.baseURL)
+		challenge, got := w.requestChallenge(ctx, r.hc, issuer.BaseURL)
 		if challenge == "" {
 			return fmt.Errorf("auth/challenge at replica %d: %s", i+1, got)
 		}
 		if firstChallenge == "" {
 			firstChallenge = challenge
 		}
-		token, got := w.answerChallenge(ctx, r.hc, answerer.baseURL, challenge)
+		token, got := w.answerChallenge(ctx, r.hc, answerer.BaseURL, challenge)
 		if token == "" {
 			v.require(false, "challenge from replica %d answered at replica %d: %s", i+1, (i+1)%replicaCount+1, got)
 			continue
 		}
-		list := w.list(ctx, r.hc, reader.baseURL, token)
+		list := w.list(ctx, r.hc, reader.BaseURL, token)
 		v.require(list.status == http.StatusOK, "token made at replica %d used at replica %d: %s", (i+1)%replicaCount+1, (i+2)%replicaCount+1, list)
 		if list.status == http.StatusOK {
 			ok++
 		}
 	}
 	f.ChallengesAcross = fmt.Sprintf("%d/%d", ok, replicaCount)
-	_, again := w.answerChallenge(ctx, r.hc, r.servers[2].baseURL, firstChallenge)
+	_, again := w.answerChallenge(ctx, r.hc, r.servers[2].BaseURL, firstChallenge)
 	f.ChallengeReuse = again.status
 	v.require(again.status == http.StatusBadRequest, "a used challenge answered again at another replica: %s (want 400)", again)
 	return nil
@@ -292,7 +292,7 @@ func (r *replicaRun) burst(ctx context.Context, limit, n int, send func(context.
 	for i := range n {
 		replica := i % replicaCount
 		wg.Go(func() {
-			got := send(ctx, r.servers[replica].baseURL)
+			got := send(ctx, r.servers[replica].BaseURL)
 			statuses.add(got)
 			mu.Lock()
 			defer mu.Unlock()

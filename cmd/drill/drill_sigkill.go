@@ -110,7 +110,7 @@ func sigkillDrill(ctx context.Context, e *env, v *verdict) (any, error) {
 	if f.AfterRestart, err = r.persistEachObject(ctx, v); err != nil {
 		return f, err
 	}
-	back, err := readBackAll(ctx, r.hc, server.baseURL, r.wallets, r.ledgers)
+	back, err := readBackAll(ctx, r.hc, server.BaseURL, r.wallets, r.ledgers)
 	if err != nil {
 		return f, err
 	}
@@ -159,12 +159,12 @@ func (r *killRun) round(ctx context.Context, delay time.Duration) (killRound, er
 			round.AwaitingReply++
 		}
 	}
-	r.server.kill()
+	r.server.Kill()
 	wg.Wait()
 	round.Acknowledged = r.ackedTotal() - before
 
 	start := time.Now()
-	if err := r.server.start(ctx, r.e); err != nil {
+	if err := r.server.Restart(ctx); err != nil {
 		return round, err
 	}
 	round.RestartMs = ms(time.Since(start))
@@ -183,7 +183,7 @@ func (r *killRun) uploadLoop(i int, stop <-chan struct{}) {
 		}
 		u := r.largeUpload(killObjects[n%len(killObjects)], &r.phases[i])
 		r.phases[i].Store(phaseBody)
-		res := w.persist(context.Background(), r.hc, r.server.baseURL, r.e.serverPub, u)
+		res := w.persist(context.Background(), r.hc, r.server.BaseURL, r.e.serverPub, u)
 		r.phases[i].Store(phaseIdle)
 		l.record(u, res)
 	}
@@ -219,7 +219,7 @@ func (r *killRun) persistEachObject(ctx context.Context, v *verdict) (latencySum
 	for i, w := range r.wallets {
 		for _, obj := range killObjects {
 			u := bytesUpload(obj, randomBytes(4<<10))
-			res := w.persist(ctx, r.hc, r.server.baseURL, r.e.serverPub, u)
+			res := w.persist(ctx, r.hc, r.server.BaseURL, r.e.serverPub, u)
 			r.ledgers[i].record(u, res)
 			lat.add(res.latency)
 			v.require(res.acked && res.latency <= afterRestartBound, "persist of %s after the last restart: %s", obj, res.reply)

@@ -129,7 +129,7 @@ func slowClientsDrill(ctx context.Context, e *env, v *verdict) (any, error) {
 		a := phase.AfterCut
 		v.require(a.Acked == a.Sent && a.Sent > 0, "after the tricklers with %s were cut off: %d of %d normal persists failed (%v)", spec.name, a.Sent-a.Acked, a.Sent, a.Statuses)
 	}
-	v.require(server.alive(), "the server exited (log: %s)", server.logPath)
+	v.require(server.Alive(), "the server exited (log: %s)", server.LogPath)
 	checkLogForPanics(server, v)
 	return f, nil
 }
@@ -196,7 +196,7 @@ type trickleResult struct {
 // reaches the wire at once (net/http buffers a request body).
 func trickle(server *serverProcess, w *wallet, declared int, stop <-chan struct{}) trickleResult {
 	var res trickleResult
-	conn, err := net.DialTimeout("tcp", strings.TrimPrefix(server.baseURL, "http://"), 5*time.Second)
+	conn, err := net.DialTimeout("tcp", strings.TrimPrefix(server.BaseURL, "http://"), 5*time.Second)
 	if err != nil {
 		return res
 	}
@@ -245,7 +245,7 @@ func trickle(server *serverProcess, w *wallet, declared int, stop <-chan struct{
 // body: chunked when declared is 0, else with Content-Length: declared.
 func trickleHeaders(server *serverProcess, w *wallet, body []byte, declared int) []byte {
 	var b strings.Builder
-	host := strings.TrimPrefix(server.baseURL, "http://")
+	host := strings.TrimPrefix(server.BaseURL, "http://")
 	fmt.Fprintf(&b, "POST %s HTTP/1.1\r\nHost: %s\r\n", objectURL("", "persist", object{label: "channel_manager"}), host)
 	for k, v := range w.persistHeaders(sha256.Sum256(body), w.persistChallenge()) {
 		fmt.Fprintf(&b, "%s: %s\r\n", k, v)
@@ -308,7 +308,7 @@ func (n *normalWallets) run(ctx context.Context, d time.Duration) normalLoad {
 	for _, w := range n.wallets {
 		wg.Go(func() {
 			for i := 0; time.Now().Before(deadline) && ctx.Err() == nil; i++ {
-				res := w.persist(ctx, n.hc, n.server.baseURL, n.e.serverPub, bytesUpload(monitor(i%4), randomBytes(normalBodyBytes)))
+				res := w.persist(ctx, n.hc, n.server.BaseURL, n.e.serverPub, bytesUpload(monitor(i%4), randomBytes(normalBodyBytes)))
 				statuses.add(res.reply)
 				lat.add(res.latency)
 				if res.acked {

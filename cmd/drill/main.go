@@ -14,7 +14,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"slices"
@@ -26,6 +25,7 @@ import (
 	"github.com/btcsuite/btcd/btcec/v2"
 
 	"ldkbackup/internal/config"
+	"ldkbackup/internal/serverproc"
 )
 
 // drill is one scenario. It returns its figures (printed as JSON) and
@@ -187,7 +187,7 @@ func newEnv(ctx context.Context, opts options, log *slog.Logger) (_ *env, err er
 	}
 	if e.serverBin = opts.serverBin; e.serverBin == "" {
 		log.Info("building the server", "to", filepath.Join(e.workDir, "server"))
-		if e.serverBin, err = buildServer(ctx, e.workDir); err != nil {
+		if e.serverBin, err = serverproc.Build(ctx, e.workDir); err != nil {
 			return nil, err
 		}
 	}
@@ -211,21 +211,6 @@ func newEnv(ctx context.Context, opts options, log *slog.Logger) (_ *env, err er
 	return e, nil
 }
 
-// buildServer builds ./cmd/server as `make build` does.
-func buildServer(ctx context.Context, dir string) (string, error) {
-	bin := filepath.Join(dir, "server")
-	goTool := os.Getenv("GO")
-	if goTool == "" {
-		goTool = "go"
-	}
-	cmd := exec.CommandContext(ctx, goTool, "build", "-trimpath", "-o", bin, "./cmd/server")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build ./cmd/server (run from the repository root, or pass -server-bin): %w\n%s", err, out)
-	}
-	return bin, nil
-}
-
 func (e *env) track(s *serverProcess) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -242,7 +227,7 @@ func (e *env) stopServers() {
 	e.mu.Unlock()
 	var wg sync.WaitGroup
 	for _, s := range servers {
-		wg.Go(s.stop)
+		wg.Go(func() { _ = s.Stop() })
 	}
 	wg.Wait()
 }

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"ldkbackup/internal/serverproc"
 )
 
 // cluster is a PostgreSQL of the drills' own: its data directory, port and
@@ -39,7 +41,7 @@ func newCluster(ctx context.Context, parent string) (*cluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	port, err := freePort()
+	port, err := serverproc.FreePort()
 	if err != nil {
 		return nil, err
 	}

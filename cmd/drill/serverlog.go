@@ -11,13 +11,13 @@ import (
 // recovery middleware turns one into a 500, which would otherwise pass as
 // a clean failure).
 func checkLogForPanics(s *serverProcess, v *verdict) {
-	raw, err := os.ReadFile(s.logPath)
+	raw, err := os.ReadFile(s.LogPath)
 	if err != nil {
 		v.require(false, "read server log: %v", err)
 		return
 	}
 	n := strings.Count(strings.ToLower(string(raw)), "panic")
-	v.require(n == 0, "the server log mentions a panic %d times (%s)", n, s.logPath)
+	v.require(n == 0, "the server log mentions a panic %d times (%s)", n, s.LogPath)
 }
 
 // noteOther5xx notes failures that were 5xx but not 503, with the causes
@@ -40,7 +40,7 @@ func noteOther5xx(s *serverProcess, statuses map[string]int, v *verdict) {
 // loggedErrors counts the "error" of the server's log lines for requests
 // answered with status.
 func loggedErrors(s *serverProcess, status string) (map[string]int, error) {
-	raw, err := os.ReadFile(s.logPath)
+	raw, err := os.ReadFile(s.LogPath)
 	if err != nil {
 		return nil, err
 	}

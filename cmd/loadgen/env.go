@@ -20,6 +20,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"ldkbackup/internal/postgres"
+	"ldkbackup/internal/serverproc"
 )
 
 // benchEnv is everything the scenarios share: the server under test, its
@@ -75,7 +76,7 @@ func setUp(ctx context.Context, opts options, logger *slog.Logger, stderr io.Wri
 	}
 	e.probe = &probe{db: e.admin}
 	if e.server != nil {
-		e.probe.serverPID = e.server.pid()
+		e.probe.serverPID = e.server.PID()
 		e.probe.metricsURL = e.server.adminURL + "/metrics"
 	} else {
 		e.probe.serverPID = opts.serverPID
@@ -105,7 +106,7 @@ func (e *benchEnv) startOwnServer(ctx context.Context, stderr io.Writer) error {
 	}
 	bin := e.opts.serverBin
 	if bin == "" {
-		if bin, err = buildServer(ctx, e.tmpDir); err != nil {
+		if bin, err = serverproc.Build(ctx, e.tmpDir); err != nil {
 			return err
 		}
 	}
@@ -118,8 +119,8 @@ func (e *benchEnv) startOwnServer(ctx context.Context, stderr io.Writer) error {
 	if e.server, err = startServer(ctx, bin, e.tmpDir, serverDB, e.opts.pprofDir != ""); err != nil {
 		return err
 	}
-	e.baseURL, e.serverPubHex = e.server.baseURL, e.server.publicKey
-	e.log.Info("server started", "url", e.baseURL, "pid", e.server.pid(), "log", e.server.logPath)
+	e.baseURL, e.serverPubHex = e.server.BaseURL, e.server.publicKey
+	e.log.Info("server started", "url", e.baseURL, "pid", e.server.PID(), "log", e.server.LogPath)
 	return nil
 }
 
@@ -137,7 +138,7 @@ func (e *benchEnv) useServer() error {
 func (e *benchEnv) close(ctx context.Context) error {
 	var errs []error
 	if e.server != nil {
-		errs = append(errs, e.server.stop())
+		errs = append(errs, e.server.Stop())
 	}
 	if e.raw != nil {
 		if !e.ownDB && !e.opts.keep {
