@@ -116,7 +116,7 @@ func (e *benchEnv) startOwnServer(ctx context.Context, stderr io.Writer) error {
 			return err
 		}
 	}
-	if e.server, err = startServer(ctx, bin, e.tmpDir, serverDB, e.opts.pprofDir != ""); err != nil {
+	if e.server, err = startServer(ctx, bin, e.tmpDir, serverDB, e.opts.pprofDir != "", e.opts.serverEnv); err != nil {
 		return err
 	}
 	e.baseURL, e.serverPubHex = e.server.BaseURL, e.server.publicKey

@@ -51,6 +51,7 @@ type options struct {
 
 	serverBin          string
 	serverPoolMaxConns int
+	serverEnv          settingList
 	serverURL          string
 	serverPublicKey    string
 	serverPID          int
@@ -88,6 +89,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 
 	fs.StringVar(&o.serverBin, "server-bin", "", "server binary to start (default: go build ./cmd/server)")
 	fs.IntVar(&o.serverPoolMaxConns, "server-pool-max-conns", 0, "pool_max_conns for the started server's DATABASE_URL (0: the server's default)")
+	fs.Var(&o.serverEnv, "server-env", "NAME=value: a setting for the started server, after loadgen's own (repeatable; for A/B runs such as CACHE_TTL=0)")
 	fs.StringVar(&o.serverURL, "server-url", "", "use this running server instead of starting one (needs -server-public-key and -server-db)")
 	fs.StringVar(&o.serverPublicKey, "server-public-key", "", "with -server-url: its PUBLIC_KEY")
 	fs.IntVar(&o.serverPID, "server-pid", 0, "with -server-url: its process id, for its CPU and memory")
@@ -186,4 +188,17 @@ func runScenarios(ctx context.Context, e *benchEnv, stdout io.Writer) ([]report,
 		e.log.Info("scenario done", "name", sc.name, "took", time.Since(start).Round(time.Second))
 	}
 	return out, nil
+}
+
+// settingList collects repeated NAME=value flags.
+type settingList []string
+
+func (l *settingList) String() string { return strings.Join(*l, " ") }
+
+func (l *settingList) Set(v string) error {
+	if name, _, ok := strings.Cut(v, "="); !ok || name == "" {
+		return fmt.Errorf("%q is not NAME=value", v)
+	}
+	*l = append(*l, v)
+	return nil
 }

@@ -40,9 +40,9 @@ func serverSettings(dbURL string, adminPort int, secret, public string, pprof bo
 }
 
 // startServer runs bin serve against dbURL in dir, with a clean
-// environment, so neither a developer's .env nor their shell's settings
+// environment (extra: settings over loadgen's), so neither a developer's .env nor their shell's settings
 // change what is measured, and waits until it is ready.
-func startServer(ctx context.Context, bin, dir, dbURL string, pprof bool) (*serverProcess, error) {
+func startServer(ctx context.Context, bin, dir, dbURL string, pprof bool, extra []string) (*serverProcess, error) {
 	secret, public, err := config.GenerateKeyPair()
 	if err != nil {
 		return nil, err
@@ -55,7 +55,7 @@ func startServer(ctx context.Context, bin, dir, dbURL string, pprof bool) (*serv
 		Bin:          bin,
 		Dir:          dir,
 		LogPath:      filepath.Join(dir, "server.log"),
-		Env:          serverSettings(dbURL, adminPort, secret, public, pprof),
+		Env:          append(serverSettings(dbURL, adminPort, secret, public, pprof), extra...),
 		ReadyTimeout: 30 * time.Second,
 	})
 	if err != nil {
