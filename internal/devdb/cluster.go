@@ -240,24 +240,7 @@ func (c *cluster) init(ctx context.Context) error {
 
 // makeOwnedDir creates dir with the mode initdb wants, owned by whoever
 // will run PostgreSQL.
-func (c *cluster) makeOwnedDir(dir string) error {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
-	if c.runAs == "" {
-		return nil
-	}
-	u, err := user.Lookup(c.runAs)
-	if err != nil {
-		return err
-	}
-	uid, _ := strconv.Atoi(u.Uid)
-	gid, _ := strconv.Atoi(u.Gid)
-	if err := os.Chown(dir, uid, gid); err != nil {
-		return fmt.Errorf("give %s to the %s user: %w", dir, c.runAs, err)
-	}
-	return nil
-}
+func (c *cluster) makeOwnedDir(dir string) error { return c.runner().MakeOwnedDir(dir) }
 
 // running asks pg_ctl, which knows a stale postmaster.pid from a live one.
 func (c *cluster) running(ctx context.Context) (bool, error) {
@@ -341,24 +324,10 @@ func (c *cluster) appendConf(lines ...string) error {
 // command runs one of the cluster's binaries (or any program, for "test"),
 // as the service user when we are root.
 func (c *cluster) command(ctx context.Context, name string, args ...string) *exec.Cmd {
-	path := name
-	if name == "initdb" || name == "pg_ctl" {
-		path = filepath.Join(c.bins.dir, name)
-	}
-	var cmd *exec.Cmd
-	switch runuser, err := exec.LookPath("runuser"); {
-	case c.runAs == "":
-		cmd = exec.CommandContext(ctx, path, args...)
-	case err == nil:
-		cmd = exec.CommandContext(ctx, runuser, append([]string{"-u", c.runAs, "--", path}, args...)...)
-	default:
-		cmd = exec.CommandContext(ctx, "su", "-s", "/bin/sh", "-c", shellQuote(append([]string{path}, args...)), c.runAs)
-	}
-	// The service user may not be allowed into our working directory, and
-	// initdb fails when it cannot read it.
-	cmd.Dir = "/"
-	return cmd
+	return c.runner().Command(ctx, name, args...)
 }
+
+func (c *cluster) runner() Runner { return Runner{binDir: c.bins.dir, runAs: c.runAs} }
 
 // findBinaries looks for initdb and pg_ctl side by side in PATH and in
 // Debian's /usr/lib/postgresql/<version>/bin, and returns the version
