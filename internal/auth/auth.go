@@ -138,7 +138,8 @@ func (s *Service) Respond(ctx context.Context, tenant backup.TenantID, publicKey
 
 	token := randomBytes()
 	sess := Session{Token: hex.EncodeToString(token), Expires: now.Add(SessionTTL)}
-	err = s.store.CreateSession(ctx, tenant, node, signed, hashToken(token), now, sess.Expires)
+	tokenHash := hashToken(token)
+	err = s.store.CreateSession(ctx, tenant, node, signed, tokenHash[:], now, sess.Expires)
 	if errors.Is(err, backup.ErrNotFound) {
 		return Session{}, backup.Errorf(backup.EUNAUTHORIZED, "challenge already used or expired")
 	}
@@ -162,7 +163,7 @@ func (s *Service) Authenticate(ctx context.Context, tenant backup.TenantID, auth
 	if err != nil || len(raw) != 32 {
 		return backup.NodeKey{}, backup.Errorf(backup.EUNAUTHORIZED, "invalid or expired token")
 	}
-	now, key := s.now(), sessionKey{tenant: tenant, tokenHash: sha256.Sum256(raw)}
+	now, key := s.now(), sessionKey{tenant: tenant, tokenHash: hashToken(raw)}
 	if node, ok := s.sessions.Get(key, now); ok {
 		return node, nil
 	}
@@ -179,10 +180,7 @@ func (s *Service) Authenticate(ctx context.Context, tenant backup.TenantID, auth
 
 // hashToken is what the database keeps of a token: a leaked table yields no
 // usable token.
-func hashToken(token []byte) []byte {
-	h := sha256.Sum256(token)
-	return h[:]
-}
+func hashToken(token []byte) [sha256.Size]byte { return sha256.Sum256(token) }
 
 func randomBytes() []byte {
 	b := make([]byte, 32)

@@ -41,7 +41,7 @@ var (
 // binaries and OS user that run it.
 type cluster struct {
 	dir    string // PGDATA
-	runAs  string // OS user to run initdb and pg_ctl as; "" for ourselves
+	run    Runner // initdb and pg_ctl of bins, as the service user when we are root
 	bins   binaries
 	stdout io.Writer
 }
@@ -132,7 +132,7 @@ func stopLocalCluster(ctx context.Context, opts Options) error {
 	if err != nil || !running {
 		return err
 	}
-	if out, err := c.command(ctx, "pg_ctl", "stop", "-D", c.dir, "-m", "fast", "-w").CombinedOutput(); err != nil {
+	if out, err := c.run.Command(ctx, "pg_ctl", "stop", "-D", c.dir, "-m", "fast", "-w").CombinedOutput(); err != nil {
 		return fmt.Errorf("pg_ctl stop %s: %w\n%s", c.dir, err, out)
 	}
 	return nil
@@ -158,13 +158,11 @@ func ensureBinaries(ctx context.Context, opts Options) error {
 
 // locateCluster finds where the cluster lives and who runs it.
 func locateCluster(ctx context.Context, opts Options) (*cluster, error) {
-	c := &cluster{stdout: opts.Stdout}
-	if os.Geteuid() == 0 {
-		if _, err := user.Lookup(serviceUser); err != nil {
-			return nil, errNoServiceUser
-		}
-		c.runAs = serviceUser
+	run, err := NewRunner("") // its binaries are found next, by findBinaries
+	if err != nil {
+		return nil, err
 	}
+	c := &cluster{run: run, stdout: opts.Stdout}
 	dir, err := c.dataDir(ctx, opts.DataDir)
 	if err != nil {
 		return nil, err
@@ -182,6 +180,7 @@ func (c *cluster) findBinaries(ctx context.Context, opts Options) error {
 	}
 	var err error
 	c.bins, err = opts.findBinaries(ctx, wantMajor)
+	c.run.binDir = c.bins.dir
 	return err
 }
 
@@ -190,17 +189,17 @@ func (c *cluster) findBinaries(ctx context.Context, opts Options) error {
 // lives in that user's home, in a directory named after dataDir.
 func (c *cluster) dataDir(ctx context.Context, dataDir string) (string, error) {
 	local := filepath.Join(dataDir, "pg")
-	if c.runAs == "" || c.command(ctx, "test", "-x", dataDir).Run() == nil {
+	if c.run.runAs == "" || c.run.Command(ctx, "test", "-x", dataDir).Run() == nil {
 		return local, nil
 	}
-	u, err := user.Lookup(c.runAs)
+	u, err := user.Lookup(c.run.runAs)
 	if err != nil {
 		return "", err
 	}
 	sum := sha256.Sum256([]byte(dataDir))
 	dir := filepath.Join(u.HomeDir, "ldkbackup-dev-"+hex.EncodeToString(sum[:6]))
-	if c.command(ctx, "test", "-w", u.HomeDir).Run() != nil {
-		return "", fmt.Errorf("the %s user, which runs PostgreSQL for root, can neither reach %s nor write its home %s: make %s searchable (chmod o+x on its parents), or set DATABASE_URL", c.runAs, dataDir, u.HomeDir, dataDir)
+	if c.run.Command(ctx, "test", "-w", u.HomeDir).Run() != nil {
+		return "", fmt.Errorf("the %s user, which runs PostgreSQL for root, can neither reach %s nor write its home %s: make %s searchable (chmod o+x on its parents), or set DATABASE_URL", c.run.runAs, dataDir, u.HomeDir, dataDir)
 	}
 	return dir, nil
 }
@@ -215,10 +214,10 @@ func (c *cluster) initialized() bool {
 // (the default /var/run/postgresql is not writable by a developer).
 func (c *cluster) init(ctx context.Context) error {
 	fmt.Fprintf(c.stdout, "creating a project-local PostgreSQL %d cluster in %s (initdb)\n", c.bins.major, c.dir)
-	if err := c.makeOwnedDir(c.dir); err != nil {
+	if err := c.run.MakeOwnedDir(c.dir); err != nil {
 		return err
 	}
-	out, err := c.command(ctx, "initdb", "-D", c.dir, "-U", superuser, "--auth=trust", "--encoding=UTF8", "--no-locale").CombinedOutput()
+	out, err := c.run.Command(ctx, "initdb", "-D", c.dir, "-U", superuser, "--auth=trust", "--encoding=UTF8", "--no-locale").CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("initdb %s: %w\n%s", c.dir, err, out)
 	}
@@ -238,13 +237,9 @@ func (c *cluster) init(ctx context.Context) error {
 	)
 }
 
-// makeOwnedDir creates dir with the mode initdb wants, owned by whoever
-// will run PostgreSQL.
-func (c *cluster) makeOwnedDir(dir string) error { return c.runner().MakeOwnedDir(dir) }
-
 // running asks pg_ctl, which knows a stale postmaster.pid from a live one.
 func (c *cluster) running(ctx context.Context) (bool, error) {
-	out, err := c.command(ctx, "pg_ctl", "status", "-D", c.dir).CombinedOutput()
+	out, err := c.run.Command(ctx, "pg_ctl", "status", "-D", c.dir).CombinedOutput()
 	var exit *exec.ExitError
 	switch {
 	case err == nil:
@@ -275,7 +270,7 @@ func (c *cluster) start(ctx context.Context) error {
 			}
 		}
 		fmt.Fprintf(c.stdout, "starting the project-local PostgreSQL on 127.0.0.1:%d (log: %s)\n", port, logFile)
-		out, err := c.command(ctx, "pg_ctl", "start", "-D", c.dir, "-l", logFile, "-w", "-t", "60").CombinedOutput()
+		out, err := c.run.Command(ctx, "pg_ctl", "start", "-D", c.dir, "-l", logFile, "-w", "-t", "60").CombinedOutput()
 		if err == nil {
 			return nil
 		}
@@ -327,7 +322,7 @@ func (c *cluster) command(ctx context.Context, name string, args ...string) *exe
 	return c.runner().Command(ctx, name, args...)
 }
 
-func (c *cluster) runner() Runner { return Runner{binDir: c.bins.dir, runAs: c.runAs} }
+func (c *cluster) runner() Runner { return Runner{binDir: c.bins.dir, runAs: c.run.runAs} }
 
 // findBinaries looks for initdb and pg_ctl side by side in PATH and in
 // Debian's /usr/lib/postgresql/<version>/bin, and returns the version

@@ -39,9 +39,6 @@ func Binaries(ctx context.Context) (dir string, major int, err error) {
 	return b.dir, b.major, err
 }
 
-// RunAs is the OS user the programs run as; "" for ourselves.
-func (r Runner) RunAs() string { return r.runAs }
-
 // Command runs one of the installation's programs (initdb, pg_ctl,
 // postgres) or any other program by name, as the service user when we are
 // root.
