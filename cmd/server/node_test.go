@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
 	"ldkbackup/internal/backup"
@@ -18,10 +17,7 @@ func TestNodeShowAndQuota(t *testing.T) {
 	c := newCLI(t)
 	c.env["QUOTA_BYTES"] = "1000"
 	ctx := context.Background()
-	pool, err := pgxpool.New(ctx, c.env["DATABASE_URL"])
-	require.NoError(t, err)
-	defer pool.Close()
-	store := postgres.NewStore(pool)
+	store := postgres.NewStore(c.pool)
 	node := backup.NodeKey{0x02, 0x07}
 	limits := backup.WriteLimits{QuotaBytes: 1000, QuotaObjects: 10}
 

@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
 	"ldkbackup/internal/backup"
@@ -20,10 +19,7 @@ func TestObjectHistoryAndRestore(t *testing.T) {
 	c := newCLI(t)
 	c.env["RETAIN_VERSIONS"] = "3"
 	ctx := context.Background()
-	pool, err := pgxpool.New(ctx, c.env["DATABASE_URL"])
-	require.NoError(t, err)
-	defer pool.Close()
-	store := postgres.NewStore(pool)
+	store := postgres.NewStore(c.pool)
 
 	node := backup.NodeKey{0x03, 0x01, 0x02}
 	key := backup.ObjectKey{Tenant: backup.DefaultTenant, Node: node, Network: "bitcoin", Label: "channel_manager"}
@@ -46,7 +42,7 @@ func TestObjectHistoryAndRestore(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "state 2", string(got))
 	var action string
-	require.NoError(t, pool.QueryRow(ctx, `SELECT action FROM audit_log`).Scan(&action))
+	require.NoError(t, c.pool.QueryRow(ctx, `SELECT action FROM audit_log`).Scan(&action))
 	require.Equal(t, "version_restored", action)
 
 	// Restoring what is already the latest changes nothing.

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
 	"ldkbackup/internal/config"
@@ -16,13 +17,15 @@ import (
 
 // cli runs the server command as an operator would, against a real database.
 type cli struct {
-	t   *testing.T
-	env map[string]string
+	t    *testing.T
+	env  map[string]string
+	pool *pgxpool.Pool // on DATABASE_URL, for a test's own setup and checks
 }
 
 func newCLI(t *testing.T) *cli {
-	return &cli{t: t, env: map[string]string{
-		"DATABASE_URL":       pgtest.NewDatabase(t),
+	pool, dbURL := pgtest.NewPool(t)
+	return &cli{t: t, pool: pool, env: map[string]string{
+		"DATABASE_URL":       dbURL,
 		"KEY_ENCRYPTION_KEY": strings.Repeat("ab", 32),
 	}}
 }
