@@ -43,18 +43,9 @@ func (h *handlers) requestLog(c *gin.Context) {
 	route, status := c.FullPath(), c.Writer.Status()
 	in, out := max(c.Request.ContentLength, 0), int64(max(c.Writer.Size(), 0))
 	h.deps.Observer.Request(route, status, elapsed, in, out)
-	attrs := []any{
-		"request_id", id,
-		"method", c.Request.Method,
-		"route", route,
-		"status", status,
-		"duration_ms", float64(elapsed.Microseconds()) / 1000,
-		"bytes_in", in,
-		"bytes_out", out,
-	}
-	if t, ok := c.Get(ctxTenant); ok {
-		tenant := t.(*backup.Tenant)
-		attrs = append(attrs, "tenant", tenant.Slug)
+	value, _ := c.Get(ctxTenant)
+	tenant, _ := value.(*backup.Tenant) // nil before a tenant was resolved
+	if tenant != nil {
 		if kind := eventOf(c, route, status); kind != "" {
 			var bytes int64
 			if kind == activity.Retrieve {
@@ -63,10 +54,26 @@ func (h *handlers) requestLog(c *gin.Context) {
 			h.deps.Observer.Event(tenant.ID, kind, bytes)
 		}
 	}
-	if node, ok := logNode(c); ok {
-		attrs = append(attrs, "node", node.Short())
+	ctx := c.Request.Context()
+	if !h.deps.Logger.Enabled(ctx, slog.LevelInfo) {
+		return
 	}
-	h.deps.Logger.LogAttrs(c.Request.Context(), slog.LevelInfo, "request", slogAttrs(attrs)...)
+	attrs := []slog.Attr{
+		slog.String("request_id", id),
+		slog.String("method", c.Request.Method),
+		slog.String("route", route),
+		slog.Int("status", status),
+		slog.Float64("duration_ms", float64(elapsed.Microseconds())/1000),
+		slog.Int64("bytes_in", in),
+		slog.Int64("bytes_out", out),
+	}
+	if tenant != nil {
+		attrs = append(attrs, slog.String("tenant", tenant.Slug))
+	}
+	if node, ok := logNode(c); ok {
+		attrs = append(attrs, slog.String("node", node.Short()))
+	}
+	h.deps.Logger.LogAttrs(ctx, slog.LevelInfo, "request", attrs...)
 }
 
 // logNode is the node a request is by: the token's, else the key it claims
@@ -113,14 +120,6 @@ func eventOf(c *gin.Context, route string, status int) string {
 		return activity.RefusedReplay
 	}
 	return ""
-}
-
-func slogAttrs(kv []any) []slog.Attr {
-	out := make([]slog.Attr, 0, len(kv)/2)
-	for i := 0; i+1 < len(kv); i += 2 {
-		out = append(out, slog.Any(kv[i].(string), kv[i+1]))
-	}
-	return out
 }
 
 // recover turns a panic into a 500 with the usual error body.

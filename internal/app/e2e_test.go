@@ -341,6 +341,39 @@ func TestTokenExpires(t *testing.T) {
 	h.do(http.MethodGet, "/v1/retrieve?network=regtest&label=ping", auth, nil).requireError(t, http.StatusUnauthorized)
 }
 
+// TestRequestLog: every request ends in one log line with its id, route,
+// status, sizes, tenant and a short prefix of its node, and never the token.
+func TestRequestLog(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	n := newNode(t)
+	body := []byte("logged")
+	require.Equal(t, http.StatusOK, h.do(http.MethodPost, "/v1/persist?network=regtest&label=ping", n.persistHeaders(body), body).status)
+	tok := h.login(n)
+	r := h.do(http.MethodGet, "/v1/retrieve?network=regtest&label=ping", map[string]string{"Authorization": tok}, nil)
+	require.Equal(t, http.StatusOK, r.status)
+
+	var line map[string]any
+	for _, l := range h.logs.lines(t) {
+		if l["msg"] == "request" && l["request_id"] == r.header.Get("X-Request-Id") {
+			line = l
+		}
+	}
+	require.NotNil(t, line, "no request line for %s", r.header.Get("X-Request-Id"))
+	require.Equal(t, "GET", line["method"])
+	require.Equal(t, "/v1/retrieve", line["route"])
+	require.Equal(t, float64(http.StatusOK), line["status"])
+	require.Equal(t, float64(len(body)), line["bytes_out"])
+	require.Equal(t, "default", line["tenant"])
+	require.Equal(t, n.pub[:12], line["node"])
+	require.Contains(t, line, "duration_ms")
+
+	h.logs.mu.Lock()
+	all := h.logs.buf.String()
+	h.logs.mu.Unlock()
+	require.NotContains(t, all, tok, "a bearer token in the log")
+}
+
 // TestCachedTokenExpires: a replica that holds a session in its cache (here
 // for up to a minute) still refuses the token the moment the session expires.
 func TestCachedTokenExpires(t *testing.T) {

@@ -59,6 +59,33 @@ type harness struct {
 	clock     *clock
 	http      *http.Client
 	app       *app.App // the first server
+	logs      *logBuffer
+}
+
+// logBuffer keeps what the servers log, as JSON lines, for the tests that
+// check them.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+// lines returns every line logged so far, decoded.
+func (b *logBuffer) lines(t testing.TB) []map[string]any {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var out []map[string]any
+	for line := range strings.Lines(b.buf.String()) {
+		var m map[string]any
+		require.NoError(t, json.Unmarshal([]byte(line), &m), line)
+		out = append(out, m)
+	}
+	return out
 }
 
 func newHarness(t testing.TB, configure ...func(*config.Config)) *harness {
@@ -77,7 +104,7 @@ func newHarness(t testing.TB, configure ...func(*config.Config)) *harness {
 	for _, f := range configure {
 		f(&cfg)
 	}
-	h := &harness{t: t, cfg: cfg, pool: pool, serverPub: public, clock: &clock{}, http: &http.Client{Timeout: 60 * time.Second}}
+	h := &harness{t: t, cfg: cfg, pool: pool, serverPub: public, clock: &clock{}, http: &http.Client{Timeout: 60 * time.Second}, logs: &logBuffer{}}
 	h.url = h.startReplica()
 	return h
 }
@@ -91,7 +118,7 @@ func (h *harness) startReplica() string {
 
 func (h *harness) startApp() *app.App {
 	h.t.Helper()
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	logger := slog.New(slog.NewJSONHandler(h.logs, nil))
 	a, err := app.New(context.Background(), h.cfg, logger, h.clock.Now)
 	require.NoError(h.t, err)
 	require.NoError(h.t, a.Start())
