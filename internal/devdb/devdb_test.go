@@ -58,8 +58,11 @@ func TestResolveUsesTheServerOnTheDefaultAddress(t *testing.T) {
 	require.Equal(t, got, again)
 }
 
+// Not parallel: it stops its cluster and expects the same port back on the
+// restart, and TestResolveAsRootMovesAClusterThePostgresUserCannotReach,
+// starting its own cluster in that window, would take the freed port (the
+// restart then rightly moves to the next one).
 func TestResolveStartsAndReusesALocalCluster(t *testing.T) {
-	t.Parallel()
 	ctx := t.Context()
 	if _, err := findBinaries(ctx, 0); err != nil {
 		t.Skipf("step 3 needs initdb and pg_ctl: %v", err)
