@@ -68,3 +68,34 @@ func TestLoadDotEnv(t *testing.T) {
 	require.NoError(t, err)
 	require.Empty(t, vars)
 }
+
+func TestCacheTTL(t *testing.T) {
+	t.Parallel()
+	secret, public, err := GenerateKeyPair()
+	require.NoError(t, err)
+	base := map[string]string{"SECRET_KEY": secret, "PUBLIC_KEY": public, "DATABASE_URL": "postgres://x"}
+	with := func(v string) map[string]string {
+		m := map[string]string{"CACHE_TTL": v}
+		for k, x := range base {
+			m[k] = x
+		}
+		return m
+	}
+
+	cfg, err := Default().FromEnv(env(base))
+	require.NoError(t, err)
+	require.Equal(t, time.Second, cfg.CacheTTL, "the default")
+	for v, want := range map[string]time.Duration{"0": 0, "0s": 0, "250ms": 250 * time.Millisecond, "1m": time.Minute} {
+		cfg, err := Default().FromEnv(env(with(v)))
+		require.NoError(t, err, v)
+		require.Equal(t, want, cfg.CacheTTL, v)
+		require.NoError(t, cfg.Validate(), v)
+	}
+	for _, v := range []string{"-1s", "61s", "1h"} {
+		cfg, err := Default().FromEnv(env(with(v)))
+		require.NoError(t, err, v)
+		require.ErrorContains(t, cfg.Validate(), "CACHE_TTL must be between 0 and 1m", v)
+	}
+	_, err = Default().FromEnv(env(with("soon")))
+	require.ErrorContains(t, err, "CACHE_TTL")
+}
