@@ -101,7 +101,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, now func()
 		Backup:         backup.NewService(store, now, int(cfg.RetainVersions)),
 		Auth:           auth.NewService(store, now, cfg.TimestampWindow, cfg.CacheTTL),
 		Tenants:        tenant.NewDirectory(store, tenant.Config{DefaultKey: serverKey, KEK: kek, Limits: cfg.Limits(), RateLimits: cfg.RateLimits, CacheTTL: cfg.CacheTTL}, now),
-		Limiter:        limits.NewLimiter(store, now),
+		Limiter:        limits.NewLimiter(store, now, cfg.CacheTTL),
 		Observer:       observer{m, rec},
 		Ready:          store.Ready,
 		Logger:         logger,

@@ -170,6 +170,45 @@ func TestRateLimitIsSharedByReplicas(t *testing.T) {
 	require.Equal(t, http.StatusOK, h.doURL(second, http.MethodPost, "/v1/auth/challenge", hdr, n.challengeBody(h.clock.Now())).status, "a new window")
 }
 
+// TestAddressLimitReachesOtherReplicasWithinCacheTTL: a replica that found
+// an address under its limit does not peek at it again for CACHE_TTL, so
+// failures counted by another replica refuse the address there within that
+// time; the replica that counted them refuses at once.
+func TestAddressLimitReachesOtherReplicasWithinCacheTTL(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, behindProxy, func(c *config.Config) { c.RatePerAddressPerMinute = 3 })
+	// Start 5 s into a minute, so the test stays in one rate window.
+	now := h.clock.Now()
+	h.clock.Advance(now.Truncate(time.Minute).Add(time.Minute + 5*time.Second).Sub(now))
+	second := h.startReplica()
+	a, forger := newNode(t), newNode(t)
+	const addr = "198.51.100.30"
+	persist := func(base string, hdr map[string]string, body []byte) response {
+		return h.doURL(base, http.MethodPost, "/v1/persist?network=regtest&label=channel_manager", from(addr, hdr), body)
+	}
+
+	b := randomBytes(t, 64)
+	require.Equal(t, http.StatusOK, persist(second, a.persistHeaders(b), b).status, "the second replica finds the address under its limit")
+	for i := 0; i < 3; i++ {
+		b := randomBytes(t, 64)
+		forged := a.persistHeaders(b)
+		forged["Signed-Hash"] = forger.persistHeaders(b)["Signed-Hash"]
+		require.Equal(t, http.StatusUnauthorized, persist(h.url, forged, b).status, "forgery %d", i+1)
+	}
+	b = randomBytes(t, 64)
+	persist(h.url, a.persistHeaders(b), b).requireError(t, http.StatusTooManyRequests)
+
+	b = randomBytes(t, 64)
+	require.Equal(t, http.StatusOK, persist(second, a.persistHeaders(b), b).status, "within CACHE_TTL the second replica still allows it")
+	h.clock.Advance(h.cfg.CacheTTL)
+	before := h.snapshot()
+	b = randomBytes(t, 64)
+	r := persist(second, a.persistHeaders(b), b)
+	r.requireError(t, http.StatusTooManyRequests)
+	r.requireRetryAfter(t)
+	require.Equal(t, before, h.snapshot(), "a refused persist stores nothing")
+}
+
 // TestForgedRequestsDoNotStopTheNode: a flood of persists claiming node A's
 // key with bad signatures gets its own address refused, while A persists.
 func TestForgedRequestsDoNotStopTheNode(t *testing.T) {

@@ -50,7 +50,13 @@ type Querier interface {
 	ObjectStatsNodeNetwork(ctx context.Context, arg ObjectStatsNodeNetworkParams) (ObjectStatsNodeNetworkRow, error)
 	// An object's history, newest first, from below version @before.
 	ObjectVersionList(ctx context.Context, arg ObjectVersionListParams) ([]ObjectVersionListRow, error)
-	// Counts one request; raises LBL01 past @max (see rate_hit).
+	// Counts one request; raises LBL01 past @max (see rate_hit). The counter's
+	// commit does not wait for its WAL to reach the disk: set_config(..., true)
+	// turns synchronous_commit off until the end of this statement's own
+	// transaction. A crash can lose the last fraction of a second of counts,
+	// which costs nothing, and a request no longer waits for a flush to be
+	// counted. The change is visible to every replica at once, as before.
+	// (persist_object's own rate_hit stays in the persist's durable commit.)
 	RateHit(ctx context.Context, arg RateHitParams) (int32, error)
 	// The count of @key in the window starting at @window_start, without
 	// counting: for refusing a request before its signature is checked.

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"ldkbackup/internal/backup"
+	"ldkbackup/internal/cache"
 )
 
 // Store holds the shared counters.
@@ -26,11 +27,28 @@ type Store interface {
 type Limiter struct {
 	store Store
 	now   func() time.Time
+	// allowed holds addresses whose peek found them under their limit, for
+	// at most the cache TTL and never past their window: a signed or token
+	// request from a well-behaved address then costs no query before its
+	// proof is checked. Only allowances are held; this replica's own count
+	// of an address drops its entry.
+	allowed *cache.Cache[addressKey, struct{}]
 }
 
-// NewLimiter returns a Limiter over store.
-func NewLimiter(store Store, now func() time.Time) *Limiter {
-	return &Limiter{store: store, now: now}
+type addressKey struct {
+	tenant backup.TenantID
+	addr   string
+}
+
+// cachedAddresses bounds the allowance cache (see cache.Cache).
+const cachedAddresses = 100_000
+
+// NewLimiter returns a Limiter over store. An address found under its limit
+// is not peeked at again for cacheTTL (0: on every request), so an address
+// that goes over its limit on another replica is refused here within
+// cacheTTL.
+func NewLimiter(store Store, now func() time.Time, cacheTTL time.Duration) *Limiter {
+	return &Limiter{store: store, now: now, allowed: cache.New[addressKey, struct{}](cacheTTL, cachedAddresses)}
 }
 
 // HitAddress counts a login request (challenge or response), or a failed
@@ -39,6 +57,7 @@ func (l *Limiter) HitAddress(ctx context.Context, t *backup.Tenant, addr string)
 	if t.Limits.AddressPerMinute <= 0 {
 		return nil
 	}
+	l.allowed.Delete(addressKey{t.ID, addr})
 	return l.store.RateHit(ctx, backup.RateKeyAddress(t.ID, addr), l.now(), backup.MinuteWindow, t.Limits.AddressPerMinute)
 }
 
@@ -52,14 +71,20 @@ func (l *Limiter) CheckAddress(ctx context.Context, t *backup.Tenant, addr strin
 		return nil
 	}
 	now := l.now()
+	key := addressKey{t.ID, addr}
+	if _, ok := l.allowed.Get(key, now); ok {
+		return nil
+	}
 	start := windowStart(now, backup.MinuteWindow)
+	end := start.Add(backup.MinuteWindow * time.Second)
 	n, err := l.store.RatePeek(ctx, backup.RateKeyAddress(t.ID, addr), start)
 	if err != nil {
 		return err
 	}
 	if n >= limit {
-		return backup.RateLimited(backup.LimitAddress, start.Add(backup.MinuteWindow*time.Second).Sub(now))
+		return backup.RateLimited(backup.LimitAddress, end.Sub(now))
 	}
+	l.allowed.Put(key, struct{}{}, now, end)
 	return nil
 }
 
