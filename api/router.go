@@ -90,6 +90,11 @@ const (
 	// an address over its limit, failed tokens count against the address,
 	// and each proven request counts against the node.
 	PolicyToken Policy = "token"
+	// PolicyRead is PolicyToken for retrieve, the read a restore repeats for
+	// every object: its own query counts it against the node, in the same
+	// round trip (a malformed request, refused before the query, is not
+	// counted).
+	PolicyRead Policy = "read"
 )
 
 // Route is one endpoint and its policy.
@@ -120,7 +125,7 @@ func (h *handlers) routes() []route {
 		{Route{http.MethodPost, "/auth/response", PolicyLogin}, h.authResponse},
 		{Route{http.MethodPost, "/persist", PolicySigned}, h.persist},
 		{Route{http.MethodGet, "/list", PolicyToken}, h.list},
-		{Route{http.MethodGet, "/retrieve", PolicyToken}, h.retrieve},
+		{Route{http.MethodGet, "/retrieve", PolicyRead}, h.retrieve},
 		{Route{http.MethodGet, "/versions", PolicyToken}, h.versions},
 		{Route{http.MethodDelete, "/account", PolicyToken}, h.deleteAccount},
 	}
@@ -178,6 +183,8 @@ func (h *handlers) policy(p Policy) []gin.HandlerFunc {
 		return []gin.HandlerFunc{h.guardAddress}
 	case PolicyToken:
 		return []gin.HandlerFunc{h.guardAddress, h.requireToken, h.limitNode}
+	case PolicyRead:
+		return []gin.HandlerFunc{h.guardAddress, h.requireToken}
 	}
 	return nil
 }

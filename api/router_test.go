@@ -18,7 +18,7 @@ func TestRoutePolicies(t *testing.T) {
 			Route{"POST", prefix + "/auth/response", PolicyLogin},
 			Route{"POST", prefix + "/persist", PolicySigned},
 			Route{"GET", prefix + "/list", PolicyToken},
-			Route{"GET", prefix + "/retrieve", PolicyToken},
+			Route{"GET", prefix + "/retrieve", PolicyRead},
 			Route{"GET", prefix + "/versions", PolicyToken},
 			Route{"DELETE", prefix + "/account", PolicyToken},
 		)

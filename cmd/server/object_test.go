@@ -38,7 +38,7 @@ func TestObjectHistoryAndRestore(t *testing.T) {
 
 	// Restore version 2 (its bytes in hand; the replay rule does not block it).
 	require.Contains(t, c.ok("object", "restore", node.String(), "bitcoin", "channel_manager", "--version", "2"), "restored version 2 as version 5")
-	got, err := store.GetObject(ctx, key, 0)
+	got, err := store.GetObject(ctx, key, 0, time.Now(), backup.ReadLimit{})
 	require.NoError(t, err)
 	require.Equal(t, "state 2", string(got))
 	var action string

@@ -7,18 +7,26 @@ FROM persist_object(@tenant_id::bigint, @node_key::bytea, @network::text, @label
                     @quota_bytes::bigint, @quota_objects::integer) AS p;
 
 -- name: ObjectGetPayload :one
--- The bytes of one version (@version = 0: the latest). A NULL payload is a
--- version whose bytes retention has dropped.
-SELECT v.payload
-FROM objects AS o
-JOIN object_versions AS v
-  ON v.object_id = o.id
- AND v.version = CASE WHEN @version::bigint = 0 THEN o.latest_version ELSE @version::bigint END
-WHERE o.tenant_id = @tenant_id
-  AND o.node_key = @node_key
-  AND o.network = @network
-  AND o.label = @label
-  AND o.channel_id = @channel_id;
+-- One version of an object (@version = 0: the latest): found is false when
+-- there is none, and a found version with a NULL payload is one whose bytes
+-- retention has dropped. With @rate_limit > 0 the same round trip counts the
+-- read against @rate_key and refuses it past the limit (rate_count); the
+-- count is the preserved side of the LEFT JOIN, so a read of a missing
+-- object is counted too.
+SELECT coalesce(r.found, false)::boolean AS found, r.payload
+FROM rate_count(@rate_key::text, @now::timestamptz, @window_seconds::integer, @rate_limit::integer) AS hit
+LEFT JOIN LATERAL (
+    SELECT true AS found, v.payload
+    FROM objects AS o
+    JOIN object_versions AS v
+      ON v.object_id = o.id
+     AND v.version = CASE WHEN @version::bigint = 0 THEN o.latest_version ELSE @version::bigint END
+    WHERE o.tenant_id = @tenant_id
+      AND o.node_key = @node_key
+      AND o.network = @network
+      AND o.label = @label
+      AND o.channel_id = @channel_id
+) AS r ON true;
 
 -- name: ObjectListKeys :many
 -- Reads only this node's index range, whatever the size of the table.

@@ -1,13 +1,7 @@
 -- name: RateHit :one
--- Counts one request; raises LBL01 past @max (see rate_hit). The counter's
--- commit does not wait for its WAL to reach the disk: set_config(..., true)
--- turns synchronous_commit off until the end of this statement's own
--- transaction. A crash can lose the last fraction of a second of counts,
--- which costs nothing, and a request no longer waits for a flush to be
--- counted. The change is visible to every replica at once, as before.
--- (persist_object's own rate_hit stays in the persist's durable commit.)
-SELECT rate_hit(@key::text, @now::timestamptz, @window_seconds::integer, @max::integer)::integer AS count
-FROM (SELECT set_config('synchronous_commit', 'off', true)) AS async_commit;
+-- Counts one request; raises LBL01 past @max. Its commit does not wait for
+-- the WAL flush (see rate_count in 00007_rate_count.sql).
+SELECT rate_count(@key::text, @now::timestamptz, @window_seconds::integer, @max::integer)::integer AS count;
 
 -- name: RatePeek :one
 -- The count of @key in the window starting at @window_start, without

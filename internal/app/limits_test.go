@@ -240,18 +240,32 @@ func TestForgedRequestsDoNotStopTheNode(t *testing.T) {
 	require.Equal(t, 1, refusals)
 }
 
+// TestNodeRateLimitCountsReads: proven reads count against the node with its
+// persists. A retrieve counts in its own query: a missing object counts, a
+// malformed request (refused before the query) does not, and a refused
+// retrieve is recorded for the operator.
 func TestNodeRateLimitCountsReads(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, func(c *config.Config) { c.RatePerNodePerMinute = 4 })
+	// Start 5 s into a minute, so the test stays in one rate window.
+	now := h.clock.Now()
+	h.clock.Advance(now.Truncate(time.Minute).Add(time.Minute + 5*time.Second).Sub(now))
 	n := newNode(t)
-	require.Equal(t, http.StatusOK, h.persistRaw(n, "network=regtest&label=ping", []byte("x")).status)
+	require.Equal(t, http.StatusOK, h.persistRaw(n, "network=regtest&label=ping", []byte("x")).status) // 1
 	tok := map[string]string{"Authorization": h.login(n)}
-	for i := 0; i < 3; i++ {
-		require.Equal(t, http.StatusOK, h.do(http.MethodGet, "/v1/list?network=regtest", tok, nil).status)
-	}
+	require.Equal(t, http.StatusOK, h.do(http.MethodGet, "/v1/list?network=regtest", tok, nil).status) // 2
+	h.do(http.MethodGet, "/v1/retrieve?network=nonet&label=ping", tok, nil).requireError(t, http.StatusBadRequest)
+	h.do(http.MethodGet, "/v1/retrieve?network=regtest&label=peers", tok, nil).requireError(t, http.StatusNotFound)   // 3
+	require.Equal(t, http.StatusOK, h.do(http.MethodGet, "/v1/retrieve?network=regtest&label=ping", tok, nil).status) // 4
 	r := h.do(http.MethodGet, "/v1/retrieve?network=regtest&label=ping", tok, nil)
 	r.requireError(t, http.StatusTooManyRequests)
 	r.requireRetryAfter(t)
+	var refusal map[string]any
+	require.NoError(t, jsonUnmarshal(r.body, &refusal))
+	require.Equal(t, "node", refusal["limit"])
+	var refusals int
+	require.NoError(t, h.pool.QueryRow(context.Background(), `SELECT sum(count) FROM node_refusals WHERE kind = 'rate_node'`).Scan(&refusals))
+	require.Equal(t, 1, refusals)
 	h.clock.Advance(61 * time.Second)
 	require.Equal(t, http.StatusOK, h.do(http.MethodGet, "/v1/retrieve?network=regtest&label=ping", tok, nil).status)
 }

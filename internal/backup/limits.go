@@ -51,6 +51,20 @@ func (t *Tenant) writeLimits(node NodeKey, addr string) WriteLimits {
 	}
 }
 
+// ReadLimit is the limit a read counts in its own query.
+type ReadLimit struct {
+	NodeRateKey   string
+	NodePerMinute int64 // 0: not counted
+}
+
+// readLimit is the limit of a proven read by node.
+func (t *Tenant) readLimit(node NodeKey) ReadLimit {
+	if t.Limits.NodePerMinute <= 0 {
+		return ReadLimit{}
+	}
+	return ReadLimit{NodeRateKey: RateKeyNode(t.ID, node), NodePerMinute: t.Limits.NodePerMinute}
+}
+
 // Names of the rate limits, as refusals report them ("limit").
 const (
 	LimitAddress  = "address"

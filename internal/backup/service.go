@@ -20,8 +20,9 @@ type ObjectStore interface {
 	// Limits are enforced in the same transaction: ERATELIMITED, EQUOTA.
 	PutObject(ctx context.Context, key ObjectKey, payload []byte, sum [sha256.Size]byte, now time.Time, retain int, limits WriteLimits) (PutResult, error)
 	// GetObject returns one version's bytes (0: the latest); ErrNotFound or
-	// ErrPayloadDropped.
-	GetObject(ctx context.Context, key ObjectKey, version int64) ([]byte, error)
+	// ErrPayloadDropped. The read counts against limit in the same round
+	// trip: ERATELIMITED past it.
+	GetObject(ctx context.Context, key ObjectKey, version int64, now time.Time, limit ReadLimit) ([]byte, error)
 	ListObjectKeys(ctx context.Context, tenant TenantID, node NodeKey, network Network) ([]StoredKey, error)
 	ObjectVersions(ctx context.Context, key ObjectKey, before int64, limit int) ([]VersionInfo, error)
 	DeleteObjects(ctx context.Context, tenant TenantID, node NodeKey, network Network, now time.Time) (Deletion, error)
@@ -142,7 +143,7 @@ func (s *Service) Retrieve(ctx context.Context, tenant *Tenant, node NodeKey, ne
 			return nil, err
 		}
 	}
-	payload, err := s.store.GetObject(ctx, key, v)
+	payload, err := s.store.GetObject(ctx, key, v, s.now(), tenant.readLimit(node))
 	if errors.Is(err, ErrNotFound) {
 		if v != 0 {
 			return nil, Errorf(ENOTFOUND, "no version %d of this backup", v)

@@ -73,31 +73,52 @@ func (q *Queries) ObjectDeleteNodeNetwork(ctx context.Context, arg ObjectDeleteN
 }
 
 const objectGetPayload = `-- name: ObjectGetPayload :one
-SELECT v.payload
-FROM objects AS o
-JOIN object_versions AS v
-  ON v.object_id = o.id
- AND v.version = CASE WHEN $1::bigint = 0 THEN o.latest_version ELSE $1::bigint END
-WHERE o.tenant_id = $2
-  AND o.node_key = $3
-  AND o.network = $4
-  AND o.label = $5
-  AND o.channel_id = $6
+SELECT coalesce(r.found, false)::boolean AS found, r.payload
+FROM rate_count($1::text, $2::timestamptz, $3::integer, $4::integer) AS hit
+LEFT JOIN LATERAL (
+    SELECT true AS found, v.payload
+    FROM objects AS o
+    JOIN object_versions AS v
+      ON v.object_id = o.id
+     AND v.version = CASE WHEN $5::bigint = 0 THEN o.latest_version ELSE $5::bigint END
+    WHERE o.tenant_id = $6
+      AND o.node_key = $7
+      AND o.network = $8
+      AND o.label = $9
+      AND o.channel_id = $10
+) AS r ON true
 `
 
 type ObjectGetPayloadParams struct {
-	Version   int64
-	TenantID  int64
-	NodeKey   []byte
-	Network   string
-	Label     string
-	ChannelID []byte
+	RateKey       string
+	Now           time.Time
+	WindowSeconds int32
+	RateLimit     int32
+	Version       int64
+	TenantID      int64
+	NodeKey       []byte
+	Network       string
+	Label         string
+	ChannelID     []byte
 }
 
-// The bytes of one version (@version = 0: the latest). A NULL payload is a
-// version whose bytes retention has dropped.
-func (q *Queries) ObjectGetPayload(ctx context.Context, arg ObjectGetPayloadParams) ([]byte, error) {
+type ObjectGetPayloadRow struct {
+	Found   bool
+	Payload []byte
+}
+
+// One version of an object (@version = 0: the latest): found is false when
+// there is none, and a found version with a NULL payload is one whose bytes
+// retention has dropped. With @rate_limit > 0 the same round trip counts the
+// read against @rate_key and refuses it past the limit (rate_count); the
+// count is the preserved side of the LEFT JOIN, so a read of a missing
+// object is counted too.
+func (q *Queries) ObjectGetPayload(ctx context.Context, arg ObjectGetPayloadParams) (ObjectGetPayloadRow, error) {
 	row := q.db.QueryRow(ctx, objectGetPayload,
+		arg.RateKey,
+		arg.Now,
+		arg.WindowSeconds,
+		arg.RateLimit,
 		arg.Version,
 		arg.TenantID,
 		arg.NodeKey,
@@ -105,9 +126,9 @@ func (q *Queries) ObjectGetPayload(ctx context.Context, arg ObjectGetPayloadPara
 		arg.Label,
 		arg.ChannelID,
 	)
-	var payload []byte
-	err := row.Scan(&payload)
-	return payload, err
+	var i ObjectGetPayloadRow
+	err := row.Scan(&i.Found, &i.Payload)
+	return i, err
 }
 
 const objectListKeys = `-- name: ObjectListKeys :many

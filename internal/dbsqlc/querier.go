@@ -36,9 +36,13 @@ type Querier interface {
 	// Versions go with their objects (ON DELETE CASCADE); the node's upload
 	// hashes stay, so captured uploads cannot be replayed into a new account.
 	ObjectDeleteNodeNetwork(ctx context.Context, arg ObjectDeleteNodeNetworkParams) (int64, error)
-	// The bytes of one version (@version = 0: the latest). A NULL payload is a
-	// version whose bytes retention has dropped.
-	ObjectGetPayload(ctx context.Context, arg ObjectGetPayloadParams) ([]byte, error)
+	// One version of an object (@version = 0: the latest): found is false when
+	// there is none, and a found version with a NULL payload is one whose bytes
+	// retention has dropped. With @rate_limit > 0 the same round trip counts the
+	// read against @rate_key and refuses it past the limit (rate_count); the
+	// count is the preserved side of the LEFT JOIN, so a read of a missing
+	// object is counted too.
+	ObjectGetPayload(ctx context.Context, arg ObjectGetPayloadParams) (ObjectGetPayloadRow, error)
 	// Reads only this node's index range, whatever the size of the table.
 	ObjectListKeys(ctx context.Context, arg ObjectListKeysParams) ([]ObjectListKeysRow, error)
 	// Locks every object of a node on a network, so a deletion counts exactly
@@ -50,13 +54,8 @@ type Querier interface {
 	ObjectStatsNodeNetwork(ctx context.Context, arg ObjectStatsNodeNetworkParams) (ObjectStatsNodeNetworkRow, error)
 	// An object's history, newest first, from below version @before.
 	ObjectVersionList(ctx context.Context, arg ObjectVersionListParams) ([]ObjectVersionListRow, error)
-	// Counts one request; raises LBL01 past @max (see rate_hit). The counter's
-	// commit does not wait for its WAL to reach the disk: set_config(..., true)
-	// turns synchronous_commit off until the end of this statement's own
-	// transaction. A crash can lose the last fraction of a second of counts,
-	// which costs nothing, and a request no longer waits for a flush to be
-	// counted. The change is visible to every replica at once, as before.
-	// (persist_object's own rate_hit stays in the persist's durable commit.)
+	// Counts one request; raises LBL01 past @max. Its commit does not wait for
+	// the WAL flush (see rate_count in 00007_rate_count.sql).
 	RateHit(ctx context.Context, arg RateHitParams) (int32, error)
 	// The count of @key in the window starting at @window_start, without
 	// counting: for refusing a request before its signature is checked.

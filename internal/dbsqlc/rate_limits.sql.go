@@ -11,8 +11,7 @@ import (
 )
 
 const rateHit = `-- name: RateHit :one
-SELECT rate_hit($1::text, $2::timestamptz, $3::integer, $4::integer)::integer AS count
-FROM (SELECT set_config('synchronous_commit', 'off', true)) AS async_commit
+SELECT rate_count($1::text, $2::timestamptz, $3::integer, $4::integer)::integer AS count
 `
 
 type RateHitParams struct {
@@ -22,13 +21,8 @@ type RateHitParams struct {
 	Max           int32
 }
 
-// Counts one request; raises LBL01 past @max (see rate_hit). The counter's
-// commit does not wait for its WAL to reach the disk: set_config(..., true)
-// turns synchronous_commit off until the end of this statement's own
-// transaction. A crash can lose the last fraction of a second of counts,
-// which costs nothing, and a request no longer waits for a flush to be
-// counted. The change is visible to every replica at once, as before.
-// (persist_object's own rate_hit stays in the persist's durable commit.)
+// Counts one request; raises LBL01 past @max. Its commit does not wait for
+// the WAL flush (see rate_count in 00007_rate_count.sql).
 func (q *Queries) RateHit(ctx context.Context, arg RateHitParams) (int32, error) {
 	row := q.db.QueryRow(ctx, rateHit,
 		arg.Key,

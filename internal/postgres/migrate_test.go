@@ -45,7 +45,7 @@ func TestTenantsMigrationKeepsData(t *testing.T) {
 	require.Nil(t, def.DisabledAt)
 	require.Empty(t, def.Labels)
 
-	got, err := store.GetObject(ctx, backup.ObjectKey{Tenant: def.ID, Node: node, Network: "bitcoin", Label: "channel_manager"}, 0)
+	got, err := store.GetObject(ctx, backup.ObjectKey{Tenant: def.ID, Node: node, Network: "bitcoin", Label: "channel_manager"}, 0, time.Now(), backup.ReadLimit{})
 	require.NoError(t, err)
 	require.Equal(t, payload, got)
 }
@@ -86,7 +86,7 @@ func TestVersionsMigrationKeepsData(t *testing.T) {
 	require.Len(t, vs, 1)
 	require.EqualValues(t, 1, vs[0].Version)
 	require.True(t, vs[0].Held)
-	got, err := store.GetObject(ctx, key, 1)
+	got, err := store.GetObject(ctx, key, 1, time.Now(), backup.ReadLimit{})
 	require.NoError(t, err)
 	require.Equal(t, payload, got)
 

@@ -85,27 +85,42 @@ func (s *Store) persist(ctx context.Context, q *dbsqlc.Queries, key backup.Objec
 	return backup.PutResult{Version: row.Version, Unchanged: row.Outcome == "unchanged"}, nil
 }
 
-// GetObject returns the bytes of one version of an object (0: the latest).
-func (s *Store) GetObject(ctx context.Context, key backup.ObjectKey, version int64) ([]byte, error) {
-	payload, err := getPayload(ctx, s.q, key, version)
+// GetObject returns the bytes of one version of an object (0: the latest)
+// and counts the read against the node's rate limit in the same round trip;
+// a refusal of the node's read is recorded.
+func (s *Store) GetObject(ctx context.Context, key backup.ObjectKey, version int64, now time.Time, limit backup.ReadLimit) ([]byte, error) {
+	payload, err := getPayload(ctx, s.q, key, version, now, limit)
+	if kind := refusalKind(err); kind != "" {
+		s.recordRefusal(ctx, key.Tenant, key.Node, kind, now)
+	}
 	return payload, interpretError(err)
 }
 
 // getPayload reads one version's bytes; backup.ErrPayloadDropped when
-// retention has dropped them.
-func getPayload(ctx context.Context, q *dbsqlc.Queries, key backup.ObjectKey, version int64) ([]byte, error) {
-	payload, err := q.ObjectGetPayload(ctx, dbsqlc.ObjectGetPayloadParams{
-		TenantID:  int64(key.Tenant),
-		NodeKey:   key.Node[:],
-		Network:   string(key.Network),
-		Label:     key.Label,
-		ChannelID: channelIDBytes(key.ChannelID),
-		Version:   version,
+// retention has dropped them. Inside a durable transaction limit must be the
+// zero ReadLimit (see rate_count).
+func getPayload(ctx context.Context, q *dbsqlc.Queries, key backup.ObjectKey, version int64, now time.Time, limit backup.ReadLimit) ([]byte, error) {
+	row, err := q.ObjectGetPayload(ctx, dbsqlc.ObjectGetPayloadParams{
+		RateKey:       limit.NodeRateKey,
+		Now:           now,
+		WindowSeconds: backup.MinuteWindow,
+		RateLimit:     clampInt32(limit.NodePerMinute),
+		TenantID:      int64(key.Tenant),
+		NodeKey:       key.Node[:],
+		Network:       string(key.Network),
+		Label:         key.Label,
+		ChannelID:     channelIDBytes(key.ChannelID),
+		Version:       version,
 	})
-	if err == nil && payload == nil {
+	switch {
+	case err != nil:
+		return nil, err
+	case !row.Found:
+		return nil, backup.ErrNotFound
+	case row.Payload == nil:
 		return nil, backup.ErrPayloadDropped
 	}
-	return payload, err
+	return row.Payload, nil
 }
 
 // ObjectVersions returns an object's versions below before, newest first.
@@ -162,7 +177,7 @@ func (s *Store) DeleteObjects(ctx context.Context, tenant backup.TenantID, node 
 func (s *Store) RestoreVersion(ctx context.Context, key backup.ObjectKey, version int64, now time.Time, retain int) (backup.PutResult, error) {
 	var res backup.PutResult
 	err := s.WithTx(ctx, func(q *dbsqlc.Queries) error {
-		payload, err := getPayload(ctx, q, key, version)
+		payload, err := getPayload(ctx, q, key, version, now, backup.ReadLimit{})
 		if err != nil {
 			return err
 		}
