@@ -19,8 +19,12 @@ type serverProcess struct {
 }
 
 // serverSettings are the environment of the started server. Rate limits are
-// off (documented for load tests: one address and a few nodes make far more
-// requests than any wallet); quotas stay on, set high enough for the run.
+// on, as in production, so every request pays for its counting; they are set
+// so high that nothing is refused (one address and 64 nodes make far more
+// requests than any wallet). Quotas stay on, set high enough for the run.
+// unrefused is a rate limit no run reaches.
+const unrefused = "1000000000"
+
 func serverSettings(dbURL string, adminPort int, secret, public string, pprof bool) []string {
 	return []string{
 		// The admin listener's default port would collide with a developer's
@@ -31,7 +35,10 @@ func serverSettings(dbURL string, adminPort int, secret, public string, pprof bo
 		"SECRET_KEY=" + secret,
 		"PUBLIC_KEY=" + public,
 		"MIGRATE_ON_START=false", // loadgen migrates before creating its raw tables
-		"RATE_LIMITS=off",
+		"RATE_LIMITS=on",
+		"RATE_PER_ADDRESS_PER_MINUTE=" + unrefused,
+		"RATE_PER_NODE_PER_MINUTE=" + unrefused,
+		"NEW_NODES_PER_ADDRESS_PER_HOUR=" + unrefused,
 		"QUOTA_BYTES=" + strconv.FormatInt(1<<40, 10),
 		"QUOTA_OBJECTS=1000000",
 		"LOG_FORMAT=json",
