@@ -90,10 +90,10 @@ const (
 	// an address over its limit, failed tokens count against the address,
 	// and each proven request counts against the node.
 	PolicyToken Policy = "token"
-	// PolicyRead is PolicyToken for retrieve, the read a restore repeats for
-	// every object: its own query counts it against the node, in the same
-	// round trip (a malformed request, refused before the query, is not
-	// counted).
+	// PolicyRead is PolicyToken for the reads of a restore (list, and
+	// retrieve, which it repeats for every object): the read's own query
+	// counts it against the node, in the same round trip (a malformed
+	// request, refused before the query, is not counted).
 	PolicyRead Policy = "read"
 )
 
@@ -124,7 +124,7 @@ func (h *handlers) routes() []route {
 		{Route{http.MethodPost, "/auth/challenge", PolicyLogin}, h.authChallenge},
 		{Route{http.MethodPost, "/auth/response", PolicyLogin}, h.authResponse},
 		{Route{http.MethodPost, "/persist", PolicySigned}, h.persist},
-		{Route{http.MethodGet, "/list", PolicyToken}, h.list},
+		{Route{http.MethodGet, "/list", PolicyRead}, h.list},
 		{Route{http.MethodGet, "/retrieve", PolicyRead}, h.retrieve},
 		{Route{http.MethodGet, "/versions", PolicyToken}, h.versions},
 		{Route{http.MethodDelete, "/account", PolicyToken}, h.deleteAccount},

@@ -17,7 +17,7 @@ func TestRoutePolicies(t *testing.T) {
 			Route{"POST", prefix + "/auth/challenge", PolicyLogin},
 			Route{"POST", prefix + "/auth/response", PolicyLogin},
 			Route{"POST", prefix + "/persist", PolicySigned},
-			Route{"GET", prefix + "/list", PolicyToken},
+			Route{"GET", prefix + "/list", PolicyRead},
 			Route{"GET", prefix + "/retrieve", PolicyRead},
 			Route{"GET", prefix + "/versions", PolicyToken},
 			Route{"DELETE", prefix + "/account", PolicyToken},

@@ -29,13 +29,22 @@ LEFT JOIN LATERAL (
 ) AS r ON true;
 
 -- name: ObjectListKeys :many
--- Reads only this node's index range, whatever the size of the table.
-SELECT label, channel_id
-FROM objects
-WHERE tenant_id = @tenant_id
-  AND node_key = @node_key
-  AND network = @network
-ORDER BY label, channel_id;
+-- Reads only this node's index range, whatever the size of the table. With
+-- @rate_limit > 0 the same round trip counts the list against @rate_key
+-- (rate_count, as ObjectGetPayload does); the count is the preserved side of
+-- the LEFT JOIN, so a node with no objects gets one row with found false.
+SELECT (o.label IS NOT NULL)::boolean AS found,
+       coalesce(o.label, '')::text AS label,
+       coalesce(o.channel_id, ''::bytea)::bytea AS channel_id
+FROM rate_count(@rate_key::text, @now::timestamptz, @window_seconds::integer, @rate_limit::integer) AS hit
+LEFT JOIN LATERAL (
+    SELECT label, channel_id
+    FROM objects
+    WHERE tenant_id = @tenant_id
+      AND node_key = @node_key
+      AND network = @network
+) AS o ON true
+ORDER BY 2, 3;
 
 -- name: ObjectVersionList :many
 -- An object's history, newest first, from below version @before.

@@ -241,9 +241,9 @@ func TestForgedRequestsDoNotStopTheNode(t *testing.T) {
 }
 
 // TestNodeRateLimitCountsReads: proven reads count against the node with its
-// persists. A retrieve counts in its own query: a missing object counts, a
-// malformed request (refused before the query) does not, and a refused
-// retrieve is recorded for the operator.
+// persists. List and retrieve count in their own query: a missing object
+// counts, a malformed request (refused before the query) does not, and each
+// refusal is recorded for the operator.
 func TestNodeRateLimitCountsReads(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, func(c *config.Config) { c.RatePerNodePerMinute = 4 })
@@ -263,9 +263,10 @@ func TestNodeRateLimitCountsReads(t *testing.T) {
 	var refusal map[string]any
 	require.NoError(t, jsonUnmarshal(r.body, &refusal))
 	require.Equal(t, "node", refusal["limit"])
+	h.do(http.MethodGet, "/v1/list?network=regtest", tok, nil).requireError(t, http.StatusTooManyRequests)
 	var refusals int
 	require.NoError(t, h.pool.QueryRow(context.Background(), `SELECT sum(count) FROM node_refusals WHERE kind = 'rate_node'`).Scan(&refusals))
-	require.Equal(t, 1, refusals)
+	require.Equal(t, 2, refusals)
 	h.clock.Advance(61 * time.Second)
 	require.Equal(t, http.StatusOK, h.do(http.MethodGet, "/v1/retrieve?network=regtest&label=ping", tok, nil).status)
 }

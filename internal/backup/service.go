@@ -23,7 +23,9 @@ type ObjectStore interface {
 	// ErrPayloadDropped. The read counts against limit in the same round
 	// trip: ERATELIMITED past it.
 	GetObject(ctx context.Context, key ObjectKey, version int64, now time.Time, limit ReadLimit) ([]byte, error)
-	ListObjectKeys(ctx context.Context, tenant TenantID, node NodeKey, network Network) ([]StoredKey, error)
+	// ListObjectKeys lists a node's objects on a network, counting the list
+	// against limit in the same round trip: ERATELIMITED past it.
+	ListObjectKeys(ctx context.Context, tenant TenantID, node NodeKey, network Network, now time.Time, limit ReadLimit) ([]StoredKey, error)
 	ObjectVersions(ctx context.Context, key ObjectKey, before int64, limit int) ([]VersionInfo, error)
 	DeleteObjects(ctx context.Context, tenant TenantID, node NodeKey, network Network, now time.Time) (Deletion, error)
 	RestoreVersion(ctx context.Context, key ObjectKey, version int64, now time.Time, retain int) (PutResult, error)
@@ -255,7 +257,7 @@ func (s *Service) List(ctx context.Context, tenant *Tenant, node NodeKey, networ
 	if err != nil {
 		return Listing{}, err
 	}
-	keys, err := s.store.ListObjectKeys(ctx, tenant.ID, node, net)
+	keys, err := s.store.ListObjectKeys(ctx, tenant.ID, node, net, s.now(), tenant.readLimit(node))
 	if err != nil {
 		return Listing{}, err
 	}

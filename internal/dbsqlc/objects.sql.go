@@ -132,28 +132,50 @@ func (q *Queries) ObjectGetPayload(ctx context.Context, arg ObjectGetPayloadPara
 }
 
 const objectListKeys = `-- name: ObjectListKeys :many
-SELECT label, channel_id
-FROM objects
-WHERE tenant_id = $1
-  AND node_key = $2
-  AND network = $3
-ORDER BY label, channel_id
+SELECT (o.label IS NOT NULL)::boolean AS found,
+       coalesce(o.label, '')::text AS label,
+       coalesce(o.channel_id, ''::bytea)::bytea AS channel_id
+FROM rate_count($1::text, $2::timestamptz, $3::integer, $4::integer) AS hit
+LEFT JOIN LATERAL (
+    SELECT label, channel_id
+    FROM objects
+    WHERE tenant_id = $5
+      AND node_key = $6
+      AND network = $7
+) AS o ON true
+ORDER BY 2, 3
 `
 
 type ObjectListKeysParams struct {
-	TenantID int64
-	NodeKey  []byte
-	Network  string
+	RateKey       string
+	Now           time.Time
+	WindowSeconds int32
+	RateLimit     int32
+	TenantID      int64
+	NodeKey       []byte
+	Network       string
 }
 
 type ObjectListKeysRow struct {
+	Found     bool
 	Label     string
 	ChannelID []byte
 }
 
-// Reads only this node's index range, whatever the size of the table.
+// Reads only this node's index range, whatever the size of the table. With
+// @rate_limit > 0 the same round trip counts the list against @rate_key
+// (rate_count, as ObjectGetPayload does); the count is the preserved side of
+// the LEFT JOIN, so a node with no objects gets one row with found false.
 func (q *Queries) ObjectListKeys(ctx context.Context, arg ObjectListKeysParams) ([]ObjectListKeysRow, error) {
-	rows, err := q.db.Query(ctx, objectListKeys, arg.TenantID, arg.NodeKey, arg.Network)
+	rows, err := q.db.Query(ctx, objectListKeys,
+		arg.RateKey,
+		arg.Now,
+		arg.WindowSeconds,
+		arg.RateLimit,
+		arg.TenantID,
+		arg.NodeKey,
+		arg.Network,
+	)
 	if err != nil {
 		return nil, err
 	}
@@ -161,7 +183,7 @@ func (q *Queries) ObjectListKeys(ctx context.Context, arg ObjectListKeysParams) 
 	items := []ObjectListKeysRow{}
 	for rows.Next() {
 		var i ObjectListKeysRow
-		if err := rows.Scan(&i.Label, &i.ChannelID); err != nil {
+		if err := rows.Scan(&i.Found, &i.Label, &i.ChannelID); err != nil {
 			return nil, err
 		}
 		items = append(items, i)

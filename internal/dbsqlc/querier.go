@@ -43,7 +43,10 @@ type Querier interface {
 	// count is the preserved side of the LEFT JOIN, so a read of a missing
 	// object is counted too.
 	ObjectGetPayload(ctx context.Context, arg ObjectGetPayloadParams) (ObjectGetPayloadRow, error)
-	// Reads only this node's index range, whatever the size of the table.
+	// Reads only this node's index range, whatever the size of the table. With
+	// @rate_limit > 0 the same round trip counts the list against @rate_key
+	// (rate_count, as ObjectGetPayload does); the count is the preserved side of
+	// the LEFT JOIN, so a node with no objects gets one row with found false.
 	ObjectListKeys(ctx context.Context, arg ObjectListKeysParams) ([]ObjectListKeysRow, error)
 	// Locks every object of a node on a network, so a deletion counts exactly
 	// what it removes while persists wait.

@@ -200,19 +200,30 @@ func (s *Store) audit(ctx context.Context, q *dbsqlc.Queries, tenant backup.Tena
 	return q.AuditInsert(ctx, dbsqlc.AuditInsertParams{TenantID: int64(tenant), NodeKey: node[:], Action: action, Network: string(network), Detail: b, Now: now})
 }
 
-// ListObjectKeys returns the keys of a node's objects on one network.
-func (s *Store) ListObjectKeys(ctx context.Context, tenant backup.TenantID, node backup.NodeKey, network backup.Network) ([]backup.StoredKey, error) {
+// ListObjectKeys returns the keys of a node's objects on one network and
+// counts the list against the node's rate limit in the same round trip; a
+// refusal of the node's list is recorded.
+func (s *Store) ListObjectKeys(ctx context.Context, tenant backup.TenantID, node backup.NodeKey, network backup.Network, now time.Time, limit backup.ReadLimit) ([]backup.StoredKey, error) {
 	rows, err := s.q.ObjectListKeys(ctx, dbsqlc.ObjectListKeysParams{
-		TenantID: int64(tenant),
-		NodeKey:  node[:],
-		Network:  string(network),
+		RateKey:       limit.NodeRateKey,
+		Now:           now,
+		WindowSeconds: backup.MinuteWindow,
+		RateLimit:     clampInt32(limit.NodePerMinute),
+		TenantID:      int64(tenant),
+		NodeKey:       node[:],
+		Network:       string(network),
 	})
 	if err != nil {
+		if kind := refusalKind(err); kind != "" {
+			s.recordRefusal(ctx, tenant, node, kind, now)
+		}
 		return nil, interpretError(err)
 	}
-	keys := make([]backup.StoredKey, len(rows))
-	for i, r := range rows {
-		keys[i] = backup.StoredKey{Label: r.Label, ChannelID: r.ChannelID}
+	keys := make([]backup.StoredKey, 0, len(rows))
+	for _, r := range rows {
+		if r.Found {
+			keys = append(keys, backup.StoredKey{Label: r.Label, ChannelID: r.ChannelID})
+		}
 	}
 	return keys, nil
 }
