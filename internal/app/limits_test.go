@@ -209,6 +209,37 @@ func TestAddressLimitReachesOtherReplicasWithinCacheTTL(t *testing.T) {
 	require.Equal(t, before, h.snapshot(), "a refused persist stores nothing")
 }
 
+// TestLoginsUseUpTheAllowanceAtOnce: logins counted by this replica renew
+// its allowance of the address while under the limit, and the one that
+// reaches the limit makes this replica refuse the address's next signed
+// request at once, cache or not.
+func TestLoginsUseUpTheAllowanceAtOnce(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, behindProxy, func(c *config.Config) { c.RatePerAddressPerMinute = 3; c.CacheTTL = time.Minute })
+	// Start 5 s into a minute, so the test stays in one rate window.
+	now := h.clock.Now()
+	h.clock.Advance(now.Truncate(time.Minute).Add(time.Minute + 5*time.Second).Sub(now))
+	n := newNode(t)
+	const addr = "198.51.100.40"
+	persist := func() response {
+		b := randomBytes(t, 64)
+		return h.do(http.MethodPost, "/v1/persist?network=regtest&label=channel_manager", from(addr, n.persistHeaders(b)), b)
+	}
+	challenge := func() response {
+		return h.do(http.MethodPost, "/v1/auth/challenge", from(addr, map[string]string{"Public-Key": n.pub}), n.challengeBody(h.clock.Now()))
+	}
+
+	require.Equal(t, http.StatusOK, persist().status, "the address is found under its limit")
+	for i := 0; i < 2; i++ {
+		require.Equal(t, http.StatusOK, challenge().status, "login %d", i+1)
+		require.Equal(t, http.StatusOK, persist().status, "under the limit after login %d", i+1)
+	}
+	require.Equal(t, http.StatusOK, challenge().status, "the login that reaches the limit")
+	r := persist()
+	r.requireError(t, http.StatusTooManyRequests)
+	r.requireRetryAfter(t)
+}
+
 // TestForgedRequestsDoNotStopTheNode: a flood of persists claiming node A's
 // key with bad signatures gets its own address refused, while A persists.
 func TestForgedRequestsDoNotStopTheNode(t *testing.T) {

@@ -15,9 +15,9 @@ import (
 
 // Store holds the shared counters.
 type Store interface {
-	// RateHit counts one request of key in its window; a backup.Error with
-	// code ERATELIMITED past limit.
-	RateHit(ctx context.Context, key string, now time.Time, windowSeconds, limit int64) error
+	// RateHit counts one request of key in its window and returns the count;
+	// a backup.Error with code ERATELIMITED past limit.
+	RateHit(ctx context.Context, key string, now time.Time, windowSeconds, limit int64) (int64, error)
 	// RatePeek returns the count of key in the window starting at start.
 	RatePeek(ctx context.Context, key string, start time.Time) (int64, error)
 	RecordNodeRefusal(ctx context.Context, tenant backup.TenantID, node backup.NodeKey, kind string, now time.Time)
@@ -30,8 +30,8 @@ type Limiter struct {
 	// allowed holds addresses whose peek found them under their limit, for
 	// at most the cache TTL and never past their window: a signed or token
 	// request from a well-behaved address then costs no query before its
-	// proof is checked. Only allowances are held; this replica's own count
-	// of an address drops its entry.
+	// proof is checked. Only allowances are held; this replica's own counts
+	// of an address renew or drop its entry.
 	allowed *cache.Cache[addressKey, struct{}]
 }
 
@@ -52,13 +52,23 @@ func NewLimiter(store Store, now func() time.Time, cacheTTL time.Duration) *Limi
 }
 
 // HitAddress counts a login request (challenge or response), or a failed
-// signature or token, against the client address.
+// signature or token, against the client address. The count it returns
+// keeps this replica's allowance of the address up to date: still under the
+// limit, it stays allowed; at the limit, the next peek refuses it.
 func (l *Limiter) HitAddress(ctx context.Context, t *backup.Tenant, addr string) error {
-	if t.Limits.AddressPerMinute <= 0 {
+	limit := t.Limits.AddressPerMinute
+	if limit <= 0 {
 		return nil
 	}
-	l.allowed.Delete(addressKey{t.ID, addr})
-	return l.store.RateHit(ctx, backup.RateKeyAddress(t.ID, addr), l.now(), backup.MinuteWindow, t.Limits.AddressPerMinute)
+	now := l.now()
+	key := addressKey{t.ID, addr}
+	n, err := l.store.RateHit(ctx, backup.RateKeyAddress(t.ID, addr), now, backup.MinuteWindow, limit)
+	if err != nil || n >= limit {
+		l.allowed.Delete(key)
+		return err
+	}
+	l.allowed.Put(key, struct{}{}, now, windowStart(now, backup.MinuteWindow).Add(backup.MinuteWindow*time.Second))
+	return nil
 }
 
 // CheckAddress refuses a request from an address that has used up its
@@ -94,7 +104,7 @@ func (l *Limiter) HitNode(ctx context.Context, t *backup.Tenant, node backup.Nod
 		return nil
 	}
 	now := l.now()
-	err := l.store.RateHit(ctx, backup.RateKeyNode(t.ID, node), now, backup.MinuteWindow, t.Limits.NodePerMinute)
+	_, err := l.store.RateHit(ctx, backup.RateKeyNode(t.ID, node), now, backup.MinuteWindow, t.Limits.NodePerMinute)
 	if backup.ErrorCode(err) == backup.ERATELIMITED {
 		l.store.RecordNodeRefusal(ctx, t.ID, node, "rate_node", now)
 	}

@@ -8,10 +8,11 @@ import (
 	"ldkbackup/internal/dbsqlc"
 )
 
-// RateHit counts one request of key in its window (see rate_hit).
-func (s *Store) RateHit(ctx context.Context, key string, now time.Time, windowSeconds, limit int64) error {
-	_, err := s.q.RateHit(ctx, dbsqlc.RateHitParams{Key: key, Now: now, WindowSeconds: int32(windowSeconds), Max: clampInt32(limit)})
-	return interpretError(err)
+// RateHit counts one request of key in its window and returns the count
+// (see rate_count).
+func (s *Store) RateHit(ctx context.Context, key string, now time.Time, windowSeconds, limit int64) (int64, error) {
+	n, err := s.q.RateHit(ctx, dbsqlc.RateHitParams{Key: key, Now: now, WindowSeconds: int32(windowSeconds), Max: clampInt32(limit)})
+	return int64(n), interpretError(err)
 }
 
 // RatePeek returns the count of key in the window starting at start.

@@ -32,10 +32,13 @@ func TestRateHitCommitsWithoutWaitingForTheDisk(t *testing.T) {
 	store := postgres.NewStore(pool)
 	now := time.Date(2026, 11, 26, 12, 0, 30, 0, time.UTC)
 
-	for range 3 {
-		require.NoError(t, store.RateHit(ctx, "k", now, 60, 3))
+	for i := range 3 {
+		n, err := store.RateHit(ctx, "k", now, 60, 3)
+		require.NoError(t, err)
+		require.EqualValues(t, i+1, n)
 	}
-	require.Equal(t, backup.ERATELIMITED, backup.ErrorCode(store.RateHit(ctx, "k", now, 60, 3)))
+	_, err = store.RateHit(ctx, "k", now, 60, 3)
+	require.Equal(t, backup.ERATELIMITED, backup.ErrorCode(err))
 	n, err := store.RatePeek(ctx, "k", now.Truncate(time.Minute))
 	require.NoError(t, err)
 	require.EqualValues(t, 3, n, "the refused hit is not counted")
