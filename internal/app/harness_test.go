@@ -49,6 +49,13 @@ func (c *clock) Advance(d time.Duration) {
 	c.offset += d
 }
 
+// AdvanceIntoNextMinute moves the clock to 5 s into the next minute, so a
+// test of one-minute rate windows runs inside one window.
+func (c *clock) AdvanceIntoNextMinute() {
+	now := c.Now()
+	c.Advance(now.Truncate(time.Minute).Add(time.Minute + 5*time.Second).Sub(now))
+}
+
 // harness is one real server on :0 over its own PostgreSQL database.
 type harness struct {
 	t         testing.TB

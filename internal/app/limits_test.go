@@ -177,9 +177,7 @@ func TestRateLimitIsSharedByReplicas(t *testing.T) {
 func TestAddressLimitReachesOtherReplicasWithinCacheTTL(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, behindProxy, func(c *config.Config) { c.RatePerAddressPerMinute = 3 })
-	// Start 5 s into a minute, so the test stays in one rate window.
-	now := h.clock.Now()
-	h.clock.Advance(now.Truncate(time.Minute).Add(time.Minute + 5*time.Second).Sub(now))
+	h.clock.AdvanceIntoNextMinute()
 	second := h.startReplica()
 	a, forger := newNode(t), newNode(t)
 	const addr = "198.51.100.30"
@@ -216,9 +214,7 @@ func TestAddressLimitReachesOtherReplicasWithinCacheTTL(t *testing.T) {
 func TestLoginsUseUpTheAllowanceAtOnce(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, behindProxy, func(c *config.Config) { c.RatePerAddressPerMinute = 3; c.CacheTTL = time.Minute })
-	// Start 5 s into a minute, so the test stays in one rate window.
-	now := h.clock.Now()
-	h.clock.Advance(now.Truncate(time.Minute).Add(time.Minute + 5*time.Second).Sub(now))
+	h.clock.AdvanceIntoNextMinute()
 	n := newNode(t)
 	const addr = "198.51.100.40"
 	persist := func() response {
@@ -278,9 +274,7 @@ func TestForgedRequestsDoNotStopTheNode(t *testing.T) {
 func TestNodeRateLimitCountsReads(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, func(c *config.Config) { c.RatePerNodePerMinute = 4 })
-	// Start 5 s into a minute, so the test stays in one rate window.
-	now := h.clock.Now()
-	h.clock.Advance(now.Truncate(time.Minute).Add(time.Minute + 5*time.Second).Sub(now))
+	h.clock.AdvanceIntoNextMinute()
 	n := newNode(t)
 	require.Equal(t, http.StatusOK, h.persistRaw(n, "network=regtest&label=ping", []byte("x")).status) // 1
 	tok := map[string]string{"Authorization": h.login(n)}
