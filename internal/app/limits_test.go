@@ -151,6 +151,7 @@ func TestNodeQuotaOverride(t *testing.T) {
 func TestRateLimitIsSharedByReplicas(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, func(c *config.Config) { c.RatePerAddressPerMinute = 6 })
+	h.clock.AdvanceIntoNextMinute()
 	second := h.startReplica()
 	n := newNode(t)
 	hdr := map[string]string{"Public-Key": n.pub}
@@ -241,6 +242,7 @@ func TestLoginsUseUpTheAllowanceAtOnce(t *testing.T) {
 func TestForgedRequestsDoNotStopTheNode(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, behindProxy, func(c *config.Config) { c.RatePerAddressPerMinute = 5; c.RatePerNodePerMinute = 5 })
+	h.clock.AdvanceIntoNextMinute()
 	a, forger := newNode(t), newNode(t)
 	body := randomBytes(t, 64)
 	forged := a.persistHeaders(body)
@@ -331,6 +333,7 @@ func TestNewNodesPerAddress(t *testing.T) {
 func TestForwardedForFromUntrustedPeersIsIgnored(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, func(c *config.Config) { c.RatePerAddressPerMinute = 3 })
+	h.clock.AdvanceIntoNextMinute()
 	n := newNode(t)
 	for i := 0; i < 3; i++ {
 		hdr := from(fmt.Sprintf("203.0.113.%d", i), map[string]string{"Public-Key": n.pub})

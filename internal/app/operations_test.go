@@ -158,6 +158,7 @@ func TestReportingRoleSeesOnlyTheViews(t *testing.T) {
 func TestMetricsMoveWithTraffic(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, func(c *config.Config) { c.RatePerAddressPerMinute = 2 })
+	h.clock.AdvanceIntoNextMinute()
 	n := newNode(t)
 	scrape := func() string {
 		resp, err := h.http.Get("http://" + h.app.AdminAddr() + "/metrics")
