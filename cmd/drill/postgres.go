@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -59,25 +58,16 @@ func newCluster(ctx context.Context, parent string) (*cluster, error) {
 	if err := run.Chown(c.logPath); err != nil {
 		return nil, err
 	}
-	if out, err := run.Command(ctx, "initdb", "-D", c.dataDir(), "-U", "postgres", "--auth=trust",
-		"--encoding=UTF8", "--no-locale", "--no-sync").CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("initdb: %w\n%s", err, out)
-	}
-	conf := strings.Join([]string{
-		"",
-		"# ldkbackup cmd/drill: a private cluster, deleted when the drills end.",
-		"listen_addresses = '127.0.0.1'",
-		"port = " + strconv.Itoa(port),
-		"unix_socket_directories = '" + c.socketDir() + "'",
-		"max_connections = 200",
-		"",
-	}, "\n")
-	f, err := os.OpenFile(filepath.Join(c.dataDir(), "postgresql.conf"), os.O_APPEND|os.O_WRONLY, 0)
-	if err != nil {
+	if err := run.InitDB(ctx, c.dataDir(), "--no-sync"); err != nil {
 		return nil, err
 	}
-	_, err = f.WriteString(conf)
-	if err := errors.Join(err, f.Close()); err != nil {
+	if err := devdb.AppendConf(c.dataDir(),
+		"# ldkbackup cmd/drill: a private cluster, deleted when the drills end.",
+		"listen_addresses = '127.0.0.1'",
+		"port = "+strconv.Itoa(port),
+		"unix_socket_directories = '"+c.socketDir()+"'",
+		"max_connections = 200",
+	); err != nil {
 		return nil, err
 	}
 	return c, nil

@@ -217,9 +217,8 @@ func (c *cluster) init(ctx context.Context) error {
 	if err := c.run.MakeOwnedDir(c.dir); err != nil {
 		return err
 	}
-	out, err := c.run.Command(ctx, "initdb", "-D", c.dir, "-U", superuser, "--auth=trust", "--encoding=UTF8", "--no-locale").CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("initdb %s: %w\n%s", c.dir, err, out)
+	if err := c.run.InitDB(ctx, c.dir); err != nil {
+		return err
 	}
 	port, err := freePort(preferredPort)
 	if err != nil {
@@ -229,7 +228,7 @@ func (c *cluster) init(ctx context.Context) error {
 	if len(filepath.Join(socketDir, ".s.PGSQL.54329")) > maxSocketPath {
 		socketDir = "" // too long for a Unix socket: TCP only
 	}
-	return c.appendConf(
+	return AppendConf(c.dir,
 		"# Added by ldkbackup (internal/devdb): a private development server.",
 		"listen_addresses = '127.0.0.1'",
 		"unix_socket_directories = '"+socketDir+"'",
@@ -265,7 +264,7 @@ func (c *cluster) start(ctx context.Context) error {
 			if port, err = freePort(port + 1); err != nil {
 				return err
 			}
-			if err := c.appendConf("port = " + strconv.Itoa(port)); err != nil {
+			if err := AppendConf(c.dir, "port = "+strconv.Itoa(port)); err != nil {
 				return err
 			}
 		}
@@ -305,15 +304,6 @@ func (c *cluster) port() (int, error) {
 		return 0, fmt.Errorf("%s sets no port; delete %s to have it created again", confPath, c.dir)
 	}
 	return port, nil
-}
-
-func (c *cluster) appendConf(lines ...string) error {
-	f, err := os.OpenFile(filepath.Join(c.dir, "postgresql.conf"), os.O_APPEND|os.O_WRONLY, 0)
-	if err != nil {
-		return err
-	}
-	_, err = io.WriteString(f, "\n"+strings.Join(lines, "\n")+"\n")
-	return errors.Join(err, f.Close())
 }
 
 // command runs one of the cluster's binaries (or any program, for "test"),

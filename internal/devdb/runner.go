@@ -2,12 +2,15 @@ package devdb
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"os/user"
 	"path/filepath"
 	"strconv"
+	"strings"
 )
 
 // Runner runs PostgreSQL's programs (initdb, pg_ctl, postgres) from one
@@ -86,4 +89,27 @@ func (r Runner) Chown(path string) error {
 		return fmt.Errorf("give %s to the %s user: %w", path, r.runAs, err)
 	}
 	return nil
+}
+
+// InitDB creates a cluster in dataDir, which must exist and belong to
+// whoever runs PostgreSQL (MakeOwnedDir): superuser "postgres" with trust
+// authentication, UTF-8 and no locale. extra goes to initdb as it is
+// (--no-sync for a cluster that is thrown away).
+func (r Runner) InitDB(ctx context.Context, dataDir string, extra ...string) error {
+	args := append([]string{"-D", dataDir, "-U", superuser, "--auth=trust", "--encoding=UTF8", "--no-locale"}, extra...)
+	if out, err := r.Command(ctx, "initdb", args...).CombinedOutput(); err != nil {
+		return fmt.Errorf("initdb %s: %w\n%s", dataDir, err, out)
+	}
+	return nil
+}
+
+// AppendConf adds lines to the postgresql.conf of the cluster in dataDir;
+// a setting written last wins over initdb's.
+func AppendConf(dataDir string, lines ...string) error {
+	f, err := os.OpenFile(filepath.Join(dataDir, "postgresql.conf"), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	_, err = io.WriteString(f, "\n"+strings.Join(lines, "\n")+"\n")
+	return errors.Join(err, f.Close())
 }
