@@ -18,13 +18,13 @@ type serverProcess struct {
 	publicKey string
 }
 
+// unrefused is a rate limit no run reaches.
+const unrefused = "1000000000"
+
 // serverSettings are the environment of the started server. Rate limits are
 // on, as in production, so every request pays for its counting; they are set
 // so high that nothing is refused (one address and 64 nodes make far more
 // requests than any wallet). Quotas stay on, set high enough for the run.
-// unrefused is a rate limit no run reaches.
-const unrefused = "1000000000"
-
 func serverSettings(dbURL string, adminPort int, secret, public string, pprof bool) []string {
 	return []string{
 		// The admin listener's default port would collide with a developer's

@@ -67,7 +67,7 @@ func (l *Limiter) HitAddress(ctx context.Context, t *backup.Tenant, addr string)
 		l.allowed.Delete(key)
 		return err
 	}
-	l.allowed.Put(key, struct{}{}, now, windowStart(now, backup.MinuteWindow).Add(backup.MinuteWindow*time.Second))
+	l.allowed.Put(key, struct{}{}, now, windowEnd(now, backup.MinuteWindow))
 	return nil
 }
 
@@ -85,8 +85,7 @@ func (l *Limiter) CheckAddress(ctx context.Context, t *backup.Tenant, addr strin
 	if _, ok := l.allowed.Get(key, now); ok {
 		return nil
 	}
-	start := windowStart(now, backup.MinuteWindow)
-	end := start.Add(backup.MinuteWindow * time.Second)
+	start, end := windowStart(now, backup.MinuteWindow), windowEnd(now, backup.MinuteWindow)
 	n, err := l.store.RatePeek(ctx, backup.RateKeyAddress(t.ID, addr), start)
 	if err != nil {
 		return err
@@ -115,6 +114,11 @@ func (l *Limiter) HitNode(ctx context.Context, t *backup.Tenant, node backup.Nod
 // computes it.
 func windowStart(now time.Time, seconds int64) time.Time {
 	return time.Unix(now.Unix()/seconds*seconds, 0)
+}
+
+// windowEnd is the end of the fixed window holding now.
+func windowEnd(now time.Time, seconds int64) time.Time {
+	return windowStart(now, seconds).Add(time.Duration(seconds) * time.Second)
 }
 
 // ClientAddress is the form of a client's IP address that rate limits count:

@@ -25,4 +25,5 @@ func TestWindowStart(t *testing.T) {
 	now := time.Date(2026, 11, 26, 15, 4, 59, 999, time.UTC)
 	require.True(t, windowStart(now, 60).Equal(time.Date(2026, 11, 26, 15, 4, 0, 0, time.UTC)))
 	require.True(t, windowStart(now, 3600).Equal(time.Date(2026, 11, 26, 15, 0, 0, 0, time.UTC)))
+	require.True(t, windowEnd(now, 60).Equal(time.Date(2026, 11, 26, 15, 5, 0, 0, time.UTC)))
 }
