@@ -54,9 +54,7 @@ func (s *Store) WithTx(ctx context.Context, fn func(q *dbsqlc.Queries) error) er
 // statement; a refusal of the node's own request is recorded.
 func (s *Store) PutObject(ctx context.Context, key backup.ObjectKey, payload []byte, sum [sha256.Size]byte, now time.Time, retain int, limits backup.WriteLimits) (backup.PutResult, error) {
 	res, err := s.persist(ctx, s.q, key, payload, sum[:], now, retain, false, limits)
-	if kind := refusalKind(err); kind != "" {
-		s.recordRefusal(ctx, key.Tenant, key.Node, kind, now)
-	}
+	s.recordIfRefused(ctx, key.Tenant, key.Node, err, now)
 	return res, err
 }
 
@@ -90,9 +88,7 @@ func (s *Store) persist(ctx context.Context, q *dbsqlc.Queries, key backup.Objec
 // a refusal of the node's read is recorded.
 func (s *Store) GetObject(ctx context.Context, key backup.ObjectKey, version int64, now time.Time, limit backup.ReadLimit) ([]byte, error) {
 	payload, err := getPayload(ctx, s.q, key, version, now, limit)
-	if kind := refusalKind(err); kind != "" {
-		s.recordRefusal(ctx, key.Tenant, key.Node, kind, now)
-	}
+	s.recordIfRefused(ctx, key.Tenant, key.Node, err, now)
 	return payload, interpretError(err)
 }
 
@@ -214,9 +210,7 @@ func (s *Store) ListObjectKeys(ctx context.Context, tenant backup.TenantID, node
 		Network:       string(network),
 	})
 	if err != nil {
-		if kind := refusalKind(err); kind != "" {
-			s.recordRefusal(ctx, tenant, node, kind, now)
-		}
+		s.recordIfRefused(ctx, tenant, node, err, now)
 		return nil, interpretError(err)
 	}
 	keys := make([]backup.StoredKey, 0, len(rows))
@@ -363,6 +357,14 @@ func refusalKind(err error) string {
 		return "new_nodes_per_address"
 	}
 	return ""
+}
+
+// recordIfRefused records err when it refuses a node's own request (a
+// quota, or the node's or new nodes' rate limit).
+func (s *Store) recordIfRefused(ctx context.Context, tenant backup.TenantID, node backup.NodeKey, err error, now time.Time) {
+	if kind := refusalKind(err); kind != "" {
+		s.recordRefusal(ctx, tenant, node, kind, now)
+	}
 }
 
 // recordRefusal counts a refusal; a failure to count must not change the
