@@ -8,8 +8,3 @@ WHERE tenant_id = @tenant_id AND node_key = @node_key;
 UPDATE node_usage
 SET bytes = bytes - @bytes, objects = objects - @objects
 WHERE tenant_id = @tenant_id AND node_key = @node_key;
-
--- name: NodeUsageMarkRestore :exec
-UPDATE node_usage
-SET last_restore = @now::timestamptz
-WHERE tenant_id = @tenant_id AND node_key = @node_key;

@@ -317,6 +317,26 @@ func TestChallengeIsSingleUse(t *testing.T) {
 	require.Equal(t, 1, h.count("auth_sessions"))
 }
 
+// TestLoginDropsTheNodesExpiredSessions: a successful login clears its own
+// node's expired sessions (housekeeping clears the rest); a refused one
+// changes nothing.
+func TestLoginDropsTheNodesExpiredSessions(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	a, b := newNode(t), newNode(t)
+	h.login(a)
+	h.login(b)
+	h.clock.Advance(6 * time.Minute) // both sessions expired
+	used := h.challenge(h.url, a)
+	h.respond(h.url, a, used).json(t)
+	require.Equal(t, 2, h.count("auth_sessions"), "a's expired session is gone; b's waits for housekeeping")
+
+	h.clock.Advance(6 * time.Minute)
+	before := h.snapshot()
+	h.respond(h.url, a, used).requireError(t, http.StatusBadRequest)
+	require.Equal(t, before, h.snapshot(), "a refused login drops nothing")
+}
+
 func TestChallengeExpires(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)

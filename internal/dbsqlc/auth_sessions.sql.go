@@ -13,38 +13,56 @@ import (
 const sessionCreateFromChallenge = `-- name: SessionCreateFromChallenge :one
 WITH consumed AS (
     DELETE FROM auth_challenges AS c
-    WHERE c.challenge = $4
-      AND c.tenant_id = $5
-      AND c.node_key = $6
-      AND c.expires_at > $2
+    WHERE c.challenge = $1
+      AND c.tenant_id = $2
+      AND c.node_key = $3
+      AND c.expires_at > $4
     RETURNING c.tenant_id, c.node_key
+), opened AS (
+    INSERT INTO auth_sessions (token_hash, tenant_id, node_key, created_at, expires_at)
+    SELECT $5, consumed.tenant_id, consumed.node_key, $4, $6
+    FROM consumed
+    RETURNING expires_at
+), expired AS (
+    DELETE FROM auth_sessions AS s
+    WHERE s.tenant_id = $2
+      AND s.node_key = $3
+      AND s.expires_at <= $4
+      AND EXISTS (SELECT 1 FROM consumed)
+), marked AS (
+    UPDATE node_usage AS u
+    SET last_restore = $4::timestamptz
+    WHERE u.tenant_id = $2
+      AND u.node_key = $3
+      AND EXISTS (SELECT 1 FROM consumed)
 )
-INSERT INTO auth_sessions (token_hash, tenant_id, node_key, created_at, expires_at)
-SELECT $1, consumed.tenant_id, consumed.node_key, $2, $3
-FROM consumed
-RETURNING expires_at
+SELECT opened.expires_at FROM opened
 `
 
 type SessionCreateFromChallengeParams struct {
-	TokenHash []byte
-	Now       time.Time
-	ExpiresAt time.Time
 	Challenge []byte
 	TenantID  int64
 	NodeKey   []byte
+	Now       time.Time
+	TokenHash []byte
+	ExpiresAt time.Time
 }
 
 // Consumes a live challenge and opens a session for its node in one
 // statement: a challenge yields at most one token, even under concurrent
-// responses. No row means the challenge was already used or has expired.
+// responses. No row means the challenge was already used or has expired, and
+// then nothing changes. With a session, the same statement drops the node's
+// expired sessions and marks its last restore (a login is a restore: reports
+// show each node's last one): one round trip instead of a transaction of
+// three statements.
 func (q *Queries) SessionCreateFromChallenge(ctx context.Context, arg SessionCreateFromChallengeParams) (time.Time, error) {
 	row := q.db.QueryRow(ctx, sessionCreateFromChallenge,
-		arg.TokenHash,
-		arg.Now,
-		arg.ExpiresAt,
 		arg.Challenge,
 		arg.TenantID,
 		arg.NodeKey,
+		arg.Now,
+		arg.TokenHash,
+		arg.ExpiresAt,
 	)
 	var expires_at time.Time
 	err := row.Scan(&expires_at)
@@ -61,24 +79,6 @@ func (q *Queries) SessionDeleteExpired(ctx context.Context, now time.Time) (int6
 		return 0, err
 	}
 	return result.RowsAffected(), nil
-}
-
-const sessionDeleteExpiredForNode = `-- name: SessionDeleteExpiredForNode :exec
-DELETE FROM auth_sessions
-WHERE tenant_id = $1
-  AND node_key = $2
-  AND expires_at <= $3
-`
-
-type SessionDeleteExpiredForNodeParams struct {
-	TenantID int64
-	NodeKey  []byte
-	Now      time.Time
-}
-
-func (q *Queries) SessionDeleteExpiredForNode(ctx context.Context, arg SessionDeleteExpiredForNodeParams) error {
-	_, err := q.db.Exec(ctx, sessionDeleteExpiredForNode, arg.TenantID, arg.NodeKey, arg.Now)
-	return err
 }
 
 const sessionGetNode = `-- name: SessionGetNode :one

@@ -34,23 +34,6 @@ func (q *Queries) NodeUsageGet(ctx context.Context, arg NodeUsageGetParams) (Nod
 	return i, err
 }
 
-const nodeUsageMarkRestore = `-- name: NodeUsageMarkRestore :exec
-UPDATE node_usage
-SET last_restore = $1::timestamptz
-WHERE tenant_id = $2 AND node_key = $3
-`
-
-type NodeUsageMarkRestoreParams struct {
-	Now      time.Time
-	TenantID int64
-	NodeKey  []byte
-}
-
-func (q *Queries) NodeUsageMarkRestore(ctx context.Context, arg NodeUsageMarkRestoreParams) error {
-	_, err := q.db.Exec(ctx, nodeUsageMarkRestore, arg.Now, arg.TenantID, arg.NodeKey)
-	return err
-}
-
 const nodeUsageRelease = `-- name: NodeUsageRelease :exec
 UPDATE node_usage
 SET bytes = bytes - $1, objects = objects - $2

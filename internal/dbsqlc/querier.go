@@ -29,7 +29,6 @@ type Querier interface {
 	NodeRefusalRecord(ctx context.Context, arg NodeRefusalRecordParams) error
 	NodeRefusalsSince(ctx context.Context, arg NodeRefusalsSinceParams) ([]NodeRefusalsSinceRow, error)
 	NodeUsageGet(ctx context.Context, arg NodeUsageGetParams) (NodeUsageGetRow, error)
-	NodeUsageMarkRestore(ctx context.Context, arg NodeUsageMarkRestoreParams) error
 	// Frees the quota of deleted objects.
 	NodeUsageRelease(ctx context.Context, arg NodeUsageReleaseParams) error
 	ObjectCountByNetwork(ctx context.Context, arg ObjectCountByNetworkParams) ([]ObjectCountByNetworkRow, error)
@@ -67,10 +66,13 @@ type Querier interface {
 	RateSweep(ctx context.Context, before time.Time) (int64, error)
 	// Consumes a live challenge and opens a session for its node in one
 	// statement: a challenge yields at most one token, even under concurrent
-	// responses. No row means the challenge was already used or has expired.
+	// responses. No row means the challenge was already used or has expired, and
+	// then nothing changes. With a session, the same statement drops the node's
+	// expired sessions and marks its last restore (a login is a restore: reports
+	// show each node's last one): one round trip instead of a transaction of
+	// three statements.
 	SessionCreateFromChallenge(ctx context.Context, arg SessionCreateFromChallengeParams) (time.Time, error)
 	SessionDeleteExpired(ctx context.Context, now time.Time) (int64, error)
-	SessionDeleteExpiredForNode(ctx context.Context, arg SessionDeleteExpiredForNodeParams) error
 	SessionGetNode(ctx context.Context, arg SessionGetNodeParams) (SessionGetNodeRow, error)
 	SettingSet(ctx context.Context, arg SettingSetParams) error
 	TenantCreate(ctx context.Context, arg TenantCreateParams) (int64, error)

@@ -241,26 +241,19 @@ func (s *Store) LiveChallenges(ctx context.Context, tenant backup.TenantID, node
 	return c, interpretError(err)
 }
 
-// CreateSession consumes a live challenge and stores the session, and drops
-// the node's expired sessions, in one transaction.
+// CreateSession consumes a live challenge and stores the session, drops the
+// node's expired sessions and marks its restore, in one statement;
+// backup.ErrNotFound when the challenge is not live.
 func (s *Store) CreateSession(ctx context.Context, tenant backup.TenantID, node backup.NodeKey, challenge, tokenHash []byte, now, expires time.Time) error {
-	return s.WithTx(ctx, func(q *dbsqlc.Queries) error {
-		if _, err := q.SessionCreateFromChallenge(ctx, dbsqlc.SessionCreateFromChallengeParams{
-			TokenHash: tokenHash,
-			Now:       now,
-			ExpiresAt: expires,
-			Challenge: challenge,
-			TenantID:  int64(tenant),
-			NodeKey:   node[:],
-		}); err != nil {
-			return err
-		}
-		if err := q.SessionDeleteExpiredForNode(ctx, dbsqlc.SessionDeleteExpiredForNodeParams{TenantID: int64(tenant), NodeKey: node[:], Now: now}); err != nil {
-			return err
-		}
-		// A login is a restore: reports show each node's last one.
-		return q.NodeUsageMarkRestore(ctx, dbsqlc.NodeUsageMarkRestoreParams{TenantID: int64(tenant), NodeKey: node[:], Now: now})
+	_, err := s.q.SessionCreateFromChallenge(ctx, dbsqlc.SessionCreateFromChallengeParams{
+		TokenHash: tokenHash,
+		Now:       now,
+		ExpiresAt: expires,
+		Challenge: challenge,
+		TenantID:  int64(tenant),
+		NodeKey:   node[:],
 	})
+	return interpretError(err)
 }
 
 // SessionNode returns the node of a live session and when it expires.
