@@ -368,7 +368,7 @@ func TestRequestLog(t *testing.T) {
 	h := newHarness(t)
 	n := newNode(t)
 	body := []byte("logged")
-	require.Equal(t, http.StatusOK, h.do(http.MethodPost, "/v1/persist?network=regtest&label=ping", n.persistHeaders(body), body).status)
+	require.Equal(t, http.StatusOK, h.persistRaw(n, "network=regtest&label=ping", body).status)
 	tok := h.login(n)
 	r := h.do(http.MethodGet, "/v1/retrieve?network=regtest&label=ping", map[string]string{"Authorization": tok}, nil)
 	require.Equal(t, http.StatusOK, r.status)
