@@ -7,6 +7,7 @@ package dbsqlc
 
 import (
 	"context"
+	"time"
 )
 
 const housekeepingLock = `-- name: HousekeepingLock :one
@@ -30,21 +31,24 @@ FROM (
     FROM object_versions AS hv
     JOIN objects AS o ON o.id = hv.object_id
     WHERE hv.payload IS NOT NULL AND hv.version <= o.latest_version - $1::bigint
-    LIMIT $2
+      AND (hv.pinned_until IS NULL OR hv.pinned_until <= $2::timestamptz)
+    LIMIT $3
 ) AS doomed
 WHERE v.object_id = doomed.object_id AND v.version = doomed.version
 `
 
 type VersionsPruneRetentionParams struct {
 	Retain  int64
+	Now     time.Time
 	MaxRows int32
 }
 
 // Drops the bytes of versions beyond @retain per object, at most @max_rows
 // at a time. persist_object prunes each object it writes; this catches
-// objects that stopped being written after RETAIN_VERSIONS was lowered.
+// objects that stopped being written after RETAIN_VERSIONS was lowered, and
+// versions a streaming retrieve had pinned. A pinned version is skipped.
 func (q *Queries) VersionsPruneRetention(ctx context.Context, arg VersionsPruneRetentionParams) (int64, error) {
-	result, err := q.db.Exec(ctx, versionsPruneRetention, arg.Retain, arg.MaxRows)
+	result, err := q.db.Exec(ctx, versionsPruneRetention, arg.Retain, arg.Now, arg.MaxRows)
 	if err != nil {
 		return 0, err
 	}

@@ -92,12 +92,13 @@ type Object struct {
 }
 
 type ObjectVersion struct {
-	ObjectID  int64
-	Version   int64
-	Payload   []byte
-	Size      int64
-	Sha256    []byte
-	CreatedAt time.Time
+	ObjectID    int64
+	Version     int64
+	Payload     []byte
+	Size        int64
+	Sha256      []byte
+	CreatedAt   time.Time
+	PinnedUntil *time.Time
 }
 
 type RateLimit struct {

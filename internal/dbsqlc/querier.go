@@ -87,7 +87,8 @@ type Querier interface {
 	TenantSetDisabled(ctx context.Context, arg TenantSetDisabledParams) (int64, error)
 	// Drops the bytes of versions beyond @retain per object, at most @max_rows
 	// at a time. persist_object prunes each object it writes; this catches
-	// objects that stopped being written after RETAIN_VERSIONS was lowered.
+	// objects that stopped being written after RETAIN_VERSIONS was lowered, and
+	// versions a streaming retrieve had pinned. A pinned version is skipped.
 	VersionsPruneRetention(ctx context.Context, arg VersionsPruneRetentionParams) (int64, error)
 }
 

@@ -39,7 +39,7 @@ func (s *Store) Housekeep(ctx context.Context, now time.Time, retain int) (Swept
 			return err
 		}
 		if retain > 0 {
-			sw.Pruned, err = q.VersionsPruneRetention(ctx, dbsqlc.VersionsPruneRetentionParams{Retain: int64(retain), MaxRows: 10000})
+			sw.Pruned, err = q.VersionsPruneRetention(ctx, dbsqlc.VersionsPruneRetentionParams{Retain: int64(retain), Now: now, MaxRows: 10000})
 		}
 		return err
 	})
