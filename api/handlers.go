@@ -122,6 +122,9 @@ func (h *handlers) persist(c *gin.Context) {
 		h.fail(c, err)
 		return
 	}
+	if res.Stored {
+		c.Set(ctxStored, true)
+	}
 	c.JSON(http.StatusOK, gin.H{"success": true, "signature": res.Signature, "version": res.Version})
 }
 

@@ -23,6 +23,7 @@ const (
 	ctxTenant    = "tenant"
 	ctxNode      = "node"
 	ctxError     = "error"
+	ctxStored    = "stored" // a persist stored a new version
 )
 
 // requestLog gives each request an id (also sent back as X-Request-Id) and
@@ -48,8 +49,11 @@ func (h *handlers) requestLog(c *gin.Context) {
 	if tenant != nil {
 		if kind := eventOf(c, route, status); kind != "" {
 			var bytes int64
-			if kind == activity.Retrieve {
+			switch kind {
+			case activity.Retrieve:
 				bytes = out
+			case activity.Persist:
+				bytes = in
 			}
 			h.deps.Observer.Event(tenant.ID, kind, bytes)
 		}
@@ -96,6 +100,8 @@ func eventOf(c *gin.Context, route string, status int) string {
 			return activity.Login
 		case is("/retrieve"):
 			return activity.Retrieve
+		case is("/persist") && c.GetBool(ctxStored):
+			return activity.Persist
 		}
 	case http.StatusUnauthorized:
 		if is("/persist") || is("/auth/challenge") || is("/auth/response") {

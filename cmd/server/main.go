@@ -23,9 +23,9 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
-	"time"
 
 	"ldkbackup/internal/app"
+	"ldkbackup/internal/backup"
 	"ldkbackup/internal/config"
 	"ldkbackup/internal/devdb"
 	"ldkbackup/internal/postgres"
@@ -114,7 +114,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		return err
 	}
 	logger := newLogger(cfg, stderr)
-	a, err := app.New(ctx, cfg, logger, time.Now)
+	a, err := app.New(ctx, cfg, logger, backup.SystemClock{})
 	if err != nil {
 		return err
 	}
@@ -155,7 +155,7 @@ func dev(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return err
 		}
 	}
-	a, err := app.New(ctx, cfg, logger, time.Now)
+	a, err := app.New(ctx, cfg, logger, backup.SystemClock{})
 	if err != nil {
 		return err
 	}

@@ -76,7 +76,7 @@ func nodeCmd(ctx context.Context, args []string, getenv func(string) string, std
 			v := int32(*objectsQuota)
 			o = &v
 		}
-		if err := a.store.SetNodeQuota(ctx, t.ID, node, b, o, time.Now()); err != nil {
+		if err := a.store.SetNodeQuota(ctx, t.ID, node, b, o, nil, time.Now()); err != nil {
 			return err
 		}
 		if *clear {

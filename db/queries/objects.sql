@@ -1,10 +1,11 @@
 -- name: ObjectPersist :one
--- One round trip: see persist_object in db/migrations/00004_limits.sql.
-SELECT p.outcome::text AS outcome, p.version::bigint AS version
+-- One round trip: see persist_object in db/migrations/00009_bounded_growth.sql.
+SELECT p.outcome::text AS outcome, p.version::bigint AS version, p.wait_ms::bigint AS wait_ms
 FROM persist_object(@tenant_id::bigint, @node_key::bytea, @network::text, @label::text, @channel_id::bytea,
                     @payload::bytea, @sha256::bytea, @now::timestamptz, @retain::integer, @allow_replay::boolean,
-                    @node_rate_key::text, @node_rate_limit::integer, @new_node_key::text, @new_node_limit::integer,
-                    @quota_bytes::bigint, @quota_objects::integer) AS p;
+                    @node_rate_key::text, @node_rate_limit::integer, @pace_max_ms::bigint,
+                    @new_node_key::text, @new_node_limit::integer,
+                    @quota_bytes::bigint, @quota_objects::integer, @quota_uploads::bigint) AS p;
 
 -- name: ObjectGetPayload :one
 -- One version of an object (@version = 0: the latest): found is false when
@@ -60,39 +61,33 @@ WHERE o.tenant_id = @tenant_id
 ORDER BY v.version DESC
 LIMIT @max_rows;
 
--- name: ObjectLockNodeNetwork :many
--- Locks every object of a node on a network, so a deletion counts exactly
--- what it removes while persists wait.
-SELECT id
-FROM objects
-WHERE tenant_id = @tenant_id
-  AND node_key = @node_key
-  AND network = @network
-FOR UPDATE;
-
--- name: ObjectStatsNodeNetwork :one
--- latest_bytes is what the objects count against the node's quota.
-SELECT count(*)::bigint AS objects,
-       coalesce(sum(o.size), 0)::bigint AS latest_bytes,
-       coalesce(sum(v.versions), 0)::bigint AS versions,
-       coalesce(sum(v.held_bytes), 0)::bigint AS held_bytes
-FROM objects AS o
-CROSS JOIN LATERAL (
-    SELECT count(*) AS versions, sum(size) FILTER (WHERE payload IS NOT NULL) AS held_bytes
-    FROM object_versions
-    WHERE object_id = o.id
-) AS v
-WHERE o.tenant_id = @tenant_id
-  AND o.node_key = @node_key
-  AND o.network = @network;
-
--- name: ObjectDeleteNodeNetwork :execrows
--- Versions go with their objects (ON DELETE CASCADE); the node's upload
--- hashes stay, so captured uploads cannot be replayed into a new account.
-DELETE FROM objects
-WHERE tenant_id = @tenant_id
-  AND node_key = @node_key
-  AND network = @network;
+-- name: ObjectDeleteNodeNetwork :one
+-- Deletes every object of a node on a network (their versions go with them,
+-- ON DELETE CASCADE) and frees their quota, in one statement: the usage is
+-- lowered by exactly what the DELETE removed, so a persist racing the
+-- deletion is either removed with its usage or kept with it. The node's
+-- upload history stays, so captured uploads cannot be replayed into a new
+-- account. versions and held_bytes read the statement's snapshot.
+WITH gone AS (
+    DELETE FROM objects AS o
+    WHERE o.tenant_id = @tenant_id
+      AND o.node_key = @node_key
+      AND o.network = @network
+    RETURNING o.id, o.size
+), freed AS (
+    UPDATE node_usage AS u
+    SET bytes = u.bytes - (SELECT coalesce(sum(size), 0) FROM gone),
+        objects = u.objects - (SELECT count(*) FROM gone)
+    WHERE u.tenant_id = @tenant_id AND u.node_key = @node_key
+    RETURNING u.bytes
+)
+SELECT (SELECT count(*) FROM gone)::bigint AS objects,
+       (SELECT coalesce(sum(size), 0) FROM gone)::bigint AS latest_bytes,
+       count(v.*)::bigint AS versions,
+       coalesce(sum(v.size), 0)::bigint AS held_bytes,
+       (SELECT count(*) FROM freed)::bigint AS usage_rows
+FROM object_versions AS v
+WHERE v.object_id IN (SELECT id FROM gone);
 
 -- name: ObjectCountByNetwork :many
 SELECT network, count(*)::bigint AS objects, max(updated_at)::timestamptz AS last_write

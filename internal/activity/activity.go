@@ -16,6 +16,8 @@ import (
 
 // Kinds of activity.
 const (
+	Persist            = "persist" // a stored version (bytes: its size)
+	Paced              = "paced"   // a persist that waited for its turn
 	Login              = "login"
 	Retrieve           = "retrieve"
 	SignatureFailure   = "signature_failure"

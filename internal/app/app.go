@@ -38,6 +38,8 @@ const activityFlushInterval = 10 * time.Second
 type App struct {
 	cfg      config.Config
 	logger   *slog.Logger
+	clock    backup.Clock
+	metrics  *metrics.Metrics
 	now      func() time.Time
 	store    *postgres.Store
 	pool     *pgxpool.Pool
@@ -53,8 +55,10 @@ type App struct {
 }
 
 // New connects to the database, migrates it when configured to, and builds
-// the HTTP servers. now is the clock every time rule uses.
-func New(ctx context.Context, cfg config.Config, logger *slog.Logger, now func() time.Time) (*App, error) {
+// the HTTP servers. clock is the time every rule uses, and what a paced
+// persist waits on.
+func New(ctx context.Context, cfg config.Config, logger *slog.Logger, clock backup.Clock) (*App, error) {
+	now := clock.Now
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -88,7 +92,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, now func()
 	store := postgres.NewStore(pool)
 	if cfg.MigrateOnStart {
 		// Reports fall back to these where a tenant has no quota of its own.
-		settings := map[string]int64{"quota_bytes": cfg.QuotaBytes, "quota_objects": cfg.QuotaObjects}
+		settings := map[string]int64{"quota_bytes": cfg.QuotaBytes, "quota_objects": cfg.QuotaObjects, "quota_uploads": cfg.QuotaUploads}
 		if err := store.PublishSettings(ctx, settings, now()); err != nil {
 			pool.Close()
 			return nil, err
@@ -98,7 +102,10 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, now func()
 	m := metrics.New(pool)
 	rec := activity.NewRecorder(store, now, logger)
 	router, err := api.NewRouter(api.Deps{
-		Backup:         backup.NewService(store, now, int(cfg.RetainVersions)),
+		Backup: backup.NewService(store, clock, int(cfg.RetainVersions), func(t backup.TenantID, d time.Duration) {
+			m.Paced(d)
+			rec.Add(t, activity.Paced, 0)
+		}),
 		Auth:           auth.NewService(store, now, cfg.TimestampWindow, cfg.CacheTTL),
 		Tenants:        tenant.NewDirectory(store, tenant.Config{DefaultKey: serverKey, KEK: kek, Limits: cfg.Limits(), RateLimits: cfg.RateLimits, CacheTTL: cfg.CacheTTL}, now),
 		Limiter:        limits.NewLimiter(store, now, cfg.CacheTTL),
@@ -118,6 +125,8 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, now func()
 	a := &App{
 		cfg:      cfg,
 		logger:   logger,
+		clock:    clock,
+		metrics:  m,
 		now:      now,
 		store:    store,
 		pool:     pool,
@@ -238,37 +247,61 @@ func (a *App) Wait(ctx context.Context) error {
 	return a.Close()
 }
 
-// housekeep sweeps expired login state and rate counters every
-// HousekeepingInterval, and retention about hourly; replicas take turns
-// through an advisory lock.
+// housekeep sweeps expired login state and rested rate counters every
+// HousekeepingInterval, retention and the upload history about hourly, and
+// compares usage with what is stored every UsageCheckInterval; replicas take
+// turns through advisory locks.
 func (a *App) housekeep(ctx context.Context) {
 	t := time.NewTicker(a.cfg.HousekeepingInterval)
 	defer t.Stop()
-	var lastRetention time.Time
+	var lastHourly, lastUsageCheck time.Time
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
-		retain := 0
-		if time.Since(lastRetention) >= time.Hour {
-			retain = int(a.cfg.RetainVersions)
+		var sweep postgres.Sweep
+		if time.Since(lastHourly) >= time.Hour {
+			sweep = postgres.Sweep{Retain: int(a.cfg.RetainVersions), UploadHistoryDays: int(a.cfg.UploadHistoryDays)}
 		}
-		sw, err := a.store.Housekeep(ctx, a.now(), retain)
+		sw, err := a.store.Housekeep(ctx, a.now(), sweep)
 		if err != nil {
 			if ctx.Err() == nil {
 				a.logger.Warn("housekeeping failed", "error", err)
 			}
 			continue
 		}
-		if retain > 0 {
-			lastRetention = time.Now()
+		if sweep.Retain > 0 {
+			lastHourly = time.Now()
 		}
 		if sw.Ran {
 			a.logger.Info("housekeeping", "challenges", sw.Challenges, "sessions", sw.Sessions,
-				"rate_counters", sw.RateCounters, "pruned_versions", sw.Pruned)
+				"rate_counters", sw.RateCounters, "pruned_versions", sw.Pruned, "forgotten_uploads", sw.Forgotten)
 		}
+		if a.cfg.UsageCheckInterval > 0 && time.Since(lastUsageCheck) >= a.cfg.UsageCheckInterval {
+			lastUsageCheck = time.Now()
+			a.checkUsage(ctx)
+		}
+	}
+}
+
+// checkUsage compares every node's recorded usage with what it stores,
+// logs each difference, and repairs them when USAGE_REPAIR is on.
+func (a *App) checkUsage(ctx context.Context) {
+	drift, err := a.store.CheckUsage(ctx, 0, nil, a.cfg.UsageRepair)
+	if err != nil {
+		if ctx.Err() == nil {
+			a.logger.Warn("usage check failed", "error", err)
+		}
+		return
+	}
+	a.metrics.UsageDrift(len(drift))
+	for _, d := range drift {
+		a.logger.Warn("usage differs from what is stored", "tenant", int64(d.Tenant), "node", d.Node.Short(),
+			"recorded_bytes", d.RecordedBytes, "stored_bytes", d.StoredBytes,
+			"recorded_objects", d.RecordedObjects, "stored_objects", d.StoredObjects,
+			"recorded_uploads", d.RecordedUploads, "stored_uploads", d.StoredUploads, "repaired", a.cfg.UsageRepair)
 	}
 }
 

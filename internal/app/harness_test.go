@@ -31,10 +31,14 @@ import (
 )
 
 // clock is the servers' clock in a test: real time plus an offset the test
-// moves forward to expire challenges and tokens.
+// moves forward to expire challenges and tokens, and to end the waits of
+// paced persists (Sleep ends when the clock reaches its deadline, by real
+// time or by Advance).
 type clock struct {
-	mu     sync.Mutex
-	offset time.Duration
+	mu       sync.Mutex
+	offset   time.Duration
+	advanced chan struct{} // closed and replaced by every Advance
+	sleepers int
 }
 
 func (c *clock) Now() time.Time {
@@ -47,6 +51,50 @@ func (c *clock) Advance(d time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.offset += d
+	if c.advanced != nil {
+		close(c.advanced)
+	}
+	c.advanced = make(chan struct{})
+}
+
+func (c *clock) Sleep(ctx context.Context, d time.Duration) error {
+	c.mu.Lock()
+	deadline := time.Now().Add(c.offset + d)
+	c.sleepers++
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		c.sleepers--
+		c.mu.Unlock()
+	}()
+	for {
+		c.mu.Lock()
+		left := deadline.Sub(time.Now().Add(c.offset))
+		if c.advanced == nil {
+			c.advanced = make(chan struct{})
+		}
+		advanced := c.advanced
+		c.mu.Unlock()
+		if left <= 0 {
+			return nil
+		}
+		t := time.NewTimer(left)
+		select {
+		case <-t.C:
+		case <-advanced:
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		}
+		t.Stop()
+	}
+}
+
+// Sleepers is how many Sleeps are waiting now: the paced persists.
+func (c *clock) Sleepers() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.sleepers
 }
 
 // AdvanceIntoNextMinute moves the clock to 5 s into the next minute, so a
@@ -126,7 +174,7 @@ func (h *harness) startReplica() string {
 func (h *harness) startApp() *app.App {
 	h.t.Helper()
 	logger := slog.New(slog.NewJSONHandler(h.logs, nil))
-	a, err := app.New(context.Background(), h.cfg, logger, h.clock.Now)
+	a, err := app.New(context.Background(), h.cfg, logger, h.clock)
 	require.NoError(h.t, err)
 	require.NoError(h.t, a.Start())
 	h.t.Cleanup(func() { _ = a.Close() })
@@ -181,11 +229,11 @@ func (h *harness) snapshot() string {
 	for _, q := range []string{
 		`SELECT id, tenant_id, node_key, network, label, channel_id, latest_version, size, sha256, created_at, updated_at FROM objects ORDER BY id`,
 		`SELECT object_id, version, md5(payload), size, sha256, created_at FROM object_versions ORDER BY object_id, version`,
-		`SELECT tenant_id, node_key, sha256, created_at FROM node_upload_hashes ORDER BY tenant_id, node_key, sha256`,
+		`SELECT node_id, digest, day FROM upload_hashes ORDER BY node_id, digest`,
 		`SELECT id, tenant_id, node_key, action, network, detail, created_at FROM audit_log ORDER BY id`,
 		`SELECT tenant_id, label, label_group, created_at FROM tenant_labels ORDER BY tenant_id, label`,
-		`SELECT tenant_id, node_key, bytes, objects, first_seen FROM node_usage ORDER BY tenant_id, node_key`,
-		`SELECT tenant_id, node_key, quota_bytes, quota_objects, updated_at FROM node_quotas ORDER BY tenant_id, node_key`,
+		`SELECT tenant_id, node_key, bytes, objects, uploads, first_seen FROM node_usage ORDER BY tenant_id, node_key`,
+		`SELECT tenant_id, node_key, quota_bytes, quota_objects, quota_uploads, updated_at FROM node_quotas ORDER BY tenant_id, node_key`,
 		`SELECT challenge, tenant_id, node_key, created_at, expires_at FROM auth_challenges ORDER BY challenge`,
 		`SELECT token_hash, tenant_id, node_key, created_at, expires_at FROM auth_sessions ORDER BY token_hash`,
 		`SELECT id, slug, name, created_at, disabled_at FROM tenants ORDER BY id`,

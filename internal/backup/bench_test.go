@@ -9,7 +9,6 @@ import (
 	"runtime"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/btcsuite/btcd/btcec/v2"
 
@@ -35,7 +34,7 @@ func BenchmarkPersist(b *testing.B) {
 
 func benchmarkPersist(b *testing.B, size int, limited bool) {
 	pool, _ := pgtest.NewPool(b)
-	svc := backup.NewService(postgres.NewStore(pool), time.Now, 5)
+	svc := backup.NewService(postgres.NewStore(pool), backup.SystemClock{}, 5, nil)
 	serverKey, _ := btcec.NewPrivateKey()
 	tenant := &backup.Tenant{ID: backup.DefaultTenant, Slug: "default", ServerKey: serverKey, Labels: backup.DefaultLabelPolicy()}
 	if limited {

@@ -11,6 +11,11 @@ import (
 type Limits struct {
 	QuotaBytes   int64 // sum of the latest versions' sizes, per node
 	QuotaObjects int64 // objects per node
+	QuotaUploads int64 // uploads per node remembered for the replay rule
+
+	// PaceMaxWait is how long a proven persist over its node's allowance
+	// waits for its turn before it is refused; 0: refused at once.
+	PaceMaxWait time.Duration
 
 	AddressPerMinute          int64 // login requests and failed signatures or tokens, per client address
 	NodePerMinute             int64 // persists and reads that proved the node's key, per node
@@ -35,8 +40,10 @@ type WriteLimits struct {
 	NodePerMinute   int64
 	NewNodeKey      string
 	NewNodesPerHour int64
+	PaceMaxWait     time.Duration
 	QuotaBytes      int64
 	QuotaObjects    int64
+	QuotaUploads    int64
 }
 
 // writeLimits are the limits of a persist by node from addr.
@@ -48,6 +55,8 @@ func (t *Tenant) writeLimits(node NodeKey, addr string) WriteLimits {
 		NewNodesPerHour: t.Limits.NewNodesPerAddressPerHour,
 		QuotaBytes:      t.Limits.QuotaBytes,
 		QuotaObjects:    t.Limits.QuotaObjects,
+		QuotaUploads:    t.Limits.QuotaUploads,
+		PaceMaxWait:     t.Limits.PaceMaxWait,
 	}
 }
 

@@ -18,6 +18,10 @@ type ObjectStore interface {
 	// PutObject stores payload as the object's next version; an error with
 	// code ECONFLICT when the node uploaded these bytes before (a replay).
 	// Limits are enforced in the same transaction: ERATELIMITED, EQUOTA.
+	// A persist over its node's allowance that may wait for its turn
+	// (limits.PaceMaxWait) stores nothing and returns PutResult.Wait: the
+	// turn is taken, and the caller calls again after the wait without the
+	// node's rate limit.
 	PutObject(ctx context.Context, key ObjectKey, payload []byte, sum [sha256.Size]byte, now time.Time, retain int, limits WriteLimits) (PutResult, error)
 	// GetObject returns one version's bytes (0: the latest); ErrNotFound or
 	// ErrPayloadDropped. The read counts against limit in the same round
@@ -37,6 +41,32 @@ type PutResult struct {
 	// Unchanged: the body equals the latest version, so nothing was written
 	// (a client's retry of a persist that already succeeded).
 	Unchanged bool
+	// Wait, when positive, is how long the persist must wait for its turn
+	// under the node's allowance before it is stored; nothing was written.
+	Wait time.Duration
+}
+
+// Clock is the time every rule uses, and the wait of a paced persist.
+type Clock interface {
+	Now() time.Time
+	// Sleep waits d, or until ctx is done (then it returns ctx's error).
+	Sleep(ctx context.Context, d time.Duration) error
+}
+
+// SystemClock is the real clock.
+type SystemClock struct{}
+
+func (SystemClock) Now() time.Time { return time.Now() }
+
+func (SystemClock) Sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // StoredKey is the part of an object's key that list reports.
@@ -65,14 +95,20 @@ type Deletion struct {
 // Service persists, lists and retrieves a node's objects and their history.
 type Service struct {
 	store  ObjectStore
+	clock  Clock
 	now    func() time.Time
 	retain int
+	paced  func(TenantID, time.Duration)
 }
 
 // NewService returns a Service over store that keeps the bytes of the newest
-// retain versions of each object.
-func NewService(store ObjectStore, now func() time.Time, retain int) *Service {
-	return &Service{store: store, now: now, retain: retain}
+// retain versions of each object. paced, when not nil, is told of every
+// persist that waits for its turn, and how long.
+func NewService(store ObjectStore, clock Clock, retain int, paced func(TenantID, time.Duration)) *Service {
+	if paced == nil {
+		paced = func(TenantID, time.Duration) {}
+	}
+	return &Service{store: store, clock: clock, now: clock.Now, retain: retain, paced: paced}
 }
 
 // PersistRequest carries a persist request's values as they came off the
@@ -96,6 +132,10 @@ type PersistResult struct {
 	// apps check it against the server key they pinned.
 	Signature string
 	Version   int64
+	// Stored is false for a retry of the latest bytes, which stores nothing.
+	Stored bool
+	// Waited is how long the persist waited for its turn (pacing).
+	Waited time.Duration
 }
 
 // Persist verifies that the node signed the SHA-256 of the body, stores the
@@ -125,11 +165,25 @@ func (s *Service) Persist(ctx context.Context, req PersistRequest) (PersistResul
 	if err := VerifyNodeSignature(node, hex.EncodeToString(sum[:]), req.SignedHash); err != nil {
 		return PersistResult{}, err
 	}
-	res, err := s.store.PutObject(ctx, key, req.Body, sum, s.now(), s.retain, req.Tenant.writeLimits(node, req.Address))
+	limits := req.Tenant.writeLimits(node, req.Address)
+	res, err := s.store.PutObject(ctx, key, req.Body, sum, s.now(), s.retain, limits)
+	var waited time.Duration
+	if err == nil && res.Wait > 0 {
+		// The node proved its key and is over its allowance: its turn is
+		// taken, and it waits for it holding no connection, instead of a
+		// refusal the Android client would turn into a lost backup.
+		waited = res.Wait
+		s.paced(req.Tenant.ID, waited)
+		if err := s.clock.Sleep(ctx, waited); err != nil {
+			return PersistResult{}, Errorf(EUNAVAILABLE, "request ended while waiting for its turn")
+		}
+		limits.NodePerMinute = 0
+		res, err = s.store.PutObject(ctx, key, req.Body, sum, s.now(), s.retain, limits)
+	}
 	if err != nil {
 		return PersistResult{}, err
 	}
-	return PersistResult{Signature: lnsig.SignBackup(req.Tenant.ServerKey, req.Challenge), Version: res.Version}, nil
+	return PersistResult{Signature: lnsig.SignBackup(req.Tenant.ServerKey, req.Challenge), Version: res.Version, Stored: !res.Unchanged, Waited: waited}, nil
 }
 
 // Retrieve returns the bytes of one of node's objects: the latest version,

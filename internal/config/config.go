@@ -45,13 +45,18 @@ type Config struct {
 
 	// Limits (see README "Limits"): the server-wide defaults; a tenant's
 	// own columns override them.
-	QuotaBytes                int64  // QUOTA_BYTES: latest versions' bytes per node
-	QuotaObjects              int64  // QUOTA_OBJECTS: objects per node
-	RatePerAddressPerMinute   int64  // RATE_PER_ADDRESS_PER_MINUTE: logins and failed proofs per client address
-	RatePerNodePerMinute      int64  // RATE_PER_NODE_PER_MINUTE: proven persists and reads per node
-	NewNodesPerAddressPerHour int64  // NEW_NODES_PER_ADDRESS_PER_HOUR: new node keys per client address
-	RateLimits                bool   // RATE_LIMITS: on, or off for load tests (quotas and the body limit stay)
-	TrustedProxies            string // TRUSTED_PROXIES: comma-separated CIDRs whose X-Forwarded-For is believed
+	QuotaBytes                int64         // QUOTA_BYTES: latest versions' bytes per node
+	QuotaObjects              int64         // QUOTA_OBJECTS: objects per node
+	QuotaUploads              int64         // QUOTA_UPLOADS: uploads per node remembered for the replay rule
+	UploadHistoryDays         int64         // UPLOAD_HISTORY_DAYS: how long an upload is remembered for the replay rule
+	PaceMaxWait               time.Duration // PACE_MAX_WAIT: how long a proven persist over its node's allowance may wait for its turn
+	UsageCheckInterval        time.Duration // USAGE_CHECK_INTERVAL: how often housekeeping compares usage with what is stored; 0: never
+	UsageRepair               bool          // USAGE_REPAIR: housekeeping repairs the differences it finds, not only reports them
+	RatePerAddressPerMinute   int64         // RATE_PER_ADDRESS_PER_MINUTE: logins and failed proofs per client address
+	RatePerNodePerMinute      int64         // RATE_PER_NODE_PER_MINUTE: proven persists and reads per node
+	NewNodesPerAddressPerHour int64         // NEW_NODES_PER_ADDRESS_PER_HOUR: new node keys per client address
+	RateLimits                bool          // RATE_LIMITS: on, or off for load tests (quotas and the body limit stay)
+	TrustedProxies            string        // TRUSTED_PROXIES: comma-separated CIDRs whose X-Forwarded-For is believed
 
 	LogFormat string // LOG_FORMAT: text or json
 	LogLevel  string // LOG_LEVEL: debug, info, warn, error
@@ -84,6 +89,14 @@ func Default() Config {
 		InFlightWait:  10 * time.Second,
 		QuotaBytes:    100 << 20,
 		QuotaObjects:  5000,
+		// A wallet persists a few hundred times a day; a million uploads in
+		// a year is a node persisting in a loop (about 88 MB of history).
+		QuotaUploads:      1_000_000,
+		UploadHistoryDays: 365,
+		// The Android client turns a refusal into a lost backup: a proven
+		// persist waits for its turn rather than being refused, up to this.
+		PaceMaxWait:        30 * time.Second,
+		UsageCheckInterval: 24 * time.Hour,
 		// One wallet's restore logs in once; 300 logins a minute from one
 		// address still serves a carrier-grade NAT full of wallets.
 		RatePerAddressPerMinute: 300,
@@ -160,6 +173,11 @@ func (c Config) FromEnv(getenv func(string) string) (Config, error) {
 	duration("IN_FLIGHT_WAIT", &c.InFlightWait)
 	integer("QUOTA_BYTES", &c.QuotaBytes)
 	integer("QUOTA_OBJECTS", &c.QuotaObjects)
+	integer("QUOTA_UPLOADS", &c.QuotaUploads)
+	integer("UPLOAD_HISTORY_DAYS", &c.UploadHistoryDays)
+	duration("PACE_MAX_WAIT", &c.PaceMaxWait)
+	duration("USAGE_CHECK_INTERVAL", &c.UsageCheckInterval)
+	boolean("USAGE_REPAIR", &c.UsageRepair)
 	integer("RATE_PER_ADDRESS_PER_MINUTE", &c.RatePerAddressPerMinute)
 	integer("RATE_PER_NODE_PER_MINUTE", &c.RatePerNodePerMinute)
 	integer("NEW_NODES_PER_ADDRESS_PER_HOUR", &c.NewNodesPerAddressPerHour)
@@ -222,15 +240,24 @@ func (c Config) Validate() error {
 		errs = append(errs, errors.New("RETAIN_VERSIONS must be between 1 and 1000000"))
 	}
 	for name, v := range map[string]int64{
-		"QUOTA_BYTES": c.QuotaBytes, "QUOTA_OBJECTS": c.QuotaObjects, "RATE_PER_ADDRESS_PER_MINUTE": c.RatePerAddressPerMinute,
+		"QUOTA_BYTES": c.QuotaBytes, "QUOTA_OBJECTS": c.QuotaObjects, "QUOTA_UPLOADS": c.QuotaUploads, "RATE_PER_ADDRESS_PER_MINUTE": c.RatePerAddressPerMinute,
 		"RATE_PER_NODE_PER_MINUTE": c.RatePerNodePerMinute, "NEW_NODES_PER_ADDRESS_PER_HOUR": c.NewNodesPerAddressPerHour,
 	} {
-		if v < 1 || (v > math.MaxInt32 && name != "QUOTA_BYTES") {
+		if v < 1 || (v > math.MaxInt32 && name != "QUOTA_BYTES" && name != "QUOTA_UPLOADS") {
 			errs = append(errs, fmt.Errorf("%s must be a positive number (RATE_LIMITS=off turns rate limits off)", name))
 		}
 	}
 	if _, err := c.TrustedProxyList(); err != nil {
 		errs = append(errs, err)
+	}
+	if c.UploadHistoryDays < 1 || c.UploadHistoryDays > 36500 {
+		errs = append(errs, errors.New("UPLOAD_HISTORY_DAYS must be between 1 and 36500"))
+	}
+	if c.PaceMaxWait < 0 || c.PaceMaxWait > 5*time.Minute {
+		errs = append(errs, errors.New("PACE_MAX_WAIT must be between 0 and 5m"))
+	}
+	if c.UsageCheckInterval < 0 {
+		errs = append(errs, errors.New("USAGE_CHECK_INTERVAL must not be negative (0 turns the check off)"))
 	}
 	if c.HousekeepingInterval <= 0 {
 		errs = append(errs, errors.New("HOUSEKEEPING_INTERVAL must be positive"))
@@ -272,6 +299,8 @@ func (c Config) Limits() backup.Limits {
 	return backup.Limits{
 		QuotaBytes:                c.QuotaBytes,
 		QuotaObjects:              c.QuotaObjects,
+		QuotaUploads:              c.QuotaUploads,
+		PaceMaxWait:               c.PaceMaxWait,
 		AddressPerMinute:          c.RatePerAddressPerMinute,
 		NodePerMinute:             c.RatePerNodePerMinute,
 		NewNodesPerAddressPerHour: c.NewNodesPerAddressPerHour,

@@ -23,14 +23,56 @@ func (q *Queries) HousekeepingLock(ctx context.Context) (bool, error) {
 	return locked, err
 }
 
+const uploadsForget = `-- name: UploadsForget :execrows
+WITH gone AS (
+    DELETE FROM upload_hashes AS h
+    WHERE h.ctid IN (
+        SELECT ctid FROM upload_hashes WHERE day < $1::integer LIMIT $2
+    )
+    RETURNING h.node_id
+), counted AS (
+    SELECT node_id, count(*) AS n FROM gone GROUP BY node_id
+)
+UPDATE node_usage AS u
+SET uploads = u.uploads - c.n
+FROM counted AS c
+WHERE u.id = c.node_id
+`
+
+type UploadsForgetParams struct {
+	BeforeDay int32
+	MaxRows   int32
+}
+
+// Forgets uploads from before @before_day (UTC days since 1970), at most
+// @max_rows at a time, and takes them off their nodes' counts in the same
+// statement. The BRIN index on day finds them without reading the rest.
+func (q *Queries) UploadsForget(ctx context.Context, arg UploadsForgetParams) (int64, error) {
+	result, err := q.db.Exec(ctx, uploadsForget, arg.BeforeDay, arg.MaxRows)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
+const usageCheckLock = `-- name: UsageCheckLock :exec
+SELECT pg_advisory_xact_lock(7385110412002)
+`
+
+// One usage check at a time across replicas and the CLI: a repair adds the
+// differences a check read, so two at once would add them twice.
+func (q *Queries) UsageCheckLock(ctx context.Context) error {
+	_, err := q.db.Exec(ctx, usageCheckLock)
+	return err
+}
+
 const versionsPruneRetention = `-- name: VersionsPruneRetention :execrows
-UPDATE object_versions AS v
-SET payload = NULL
-FROM (
+DELETE FROM object_versions AS v
+USING (
     SELECT hv.object_id, hv.version
     FROM object_versions AS hv
     JOIN objects AS o ON o.id = hv.object_id
-    WHERE hv.payload IS NOT NULL AND hv.version <= o.latest_version - $1::bigint
+    WHERE hv.version <= o.latest_version - $1::bigint
       AND (hv.pinned_until IS NULL OR hv.pinned_until <= $2::timestamptz)
     LIMIT $3
 ) AS doomed
@@ -43,10 +85,10 @@ type VersionsPruneRetentionParams struct {
 	MaxRows int32
 }
 
-// Drops the bytes of versions beyond @retain per object, at most @max_rows
-// at a time. persist_object prunes each object it writes; this catches
-// objects that stopped being written after RETAIN_VERSIONS was lowered, and
-// versions a streaming retrieve had pinned. A pinned version is skipped.
+// Deletes versions beyond @retain per object, at most @max_rows at a time.
+// persist_object prunes each object it writes; this catches versions a
+// streaming retrieve had pinned, and objects that stopped being written
+// after RETAIN_VERSIONS was lowered. A version still pinned is skipped.
 func (q *Queries) VersionsPruneRetention(ctx context.Context, arg VersionsPruneRetentionParams) (int64, error) {
 	result, err := q.db.Exec(ctx, versionsPruneRetention, arg.Retain, arg.Now, arg.MaxRows)
 	if err != nil {

@@ -50,6 +50,7 @@ type NodeQuota struct {
 	QuotaBytes   *int64
 	QuotaObjects *int32
 	UpdatedAt    time.Time
+	QuotaUploads *int64
 }
 
 type NodeRefusal struct {
@@ -61,13 +62,6 @@ type NodeRefusal struct {
 	LastAt   time.Time
 }
 
-type NodeUploadHash struct {
-	TenantID  int64
-	NodeKey   []byte
-	Sha256    []byte
-	CreatedAt time.Time
-}
-
 type NodeUsage struct {
 	TenantID    int64
 	NodeKey     []byte
@@ -75,6 +69,8 @@ type NodeUsage struct {
 	Objects     int32
 	FirstSeen   time.Time
 	LastRestore *time.Time
+	ID          *int64
+	Uploads     int64
 }
 
 type Object struct {
@@ -102,9 +98,8 @@ type ObjectVersion struct {
 }
 
 type RateLimit struct {
-	Key         string
-	WindowStart time.Time
-	Count       int32
+	Key string
+	Tat time.Time
 }
 
 type ReportingDaily struct {
@@ -123,23 +118,28 @@ type ReportingDaily struct {
 	RefusedQuota       int64
 	RefusedBodySize    int64
 	RefusedReplay      int64
+	Paced              int64
 }
 
 type ReportingNode struct {
-	Tenant          string
-	NodeKey         string
-	Networks        interface{}
-	Objects         int64
-	ChannelMonitors int64
-	LiveBytes       int64
-	HistoryBytes    int64
-	FirstSeen       time.Time
-	LastPersist     interface{}
-	LastRestore     *time.Time
-	QuotaBytes      *int64
-	QuotaObjects    *int32
-	QuotaBytesPct   pgtype.Numeric
-	QuotaObjectsPct pgtype.Numeric
+	Tenant             string
+	NodeKey            string
+	Networks           interface{}
+	Objects            int64
+	ChannelMonitors    int64
+	LiveBytes          int64
+	HistoryBytes       int64
+	Uploads            int64
+	UploadHistoryBytes int32
+	FirstSeen          time.Time
+	LastPersist        interface{}
+	LastRestore        *time.Time
+	QuotaBytes         *int64
+	QuotaObjects       *int32
+	QuotaUploads       *int64
+	QuotaBytesPct      pgtype.Numeric
+	QuotaObjectsPct    pgtype.Numeric
+	QuotaUploadsPct    pgtype.Numeric
 }
 
 type ReportingNodeQuota struct {
@@ -147,6 +147,7 @@ type ReportingNodeQuota struct {
 	NodeKey      []byte
 	QuotaBytes   *int64
 	QuotaObjects *int32
+	QuotaUploads *int64
 }
 
 type ReportingStaleNode struct {
@@ -160,15 +161,17 @@ type ReportingStaleNode struct {
 }
 
 type ReportingTenant struct {
-	Tenant           string
-	Name             string
-	CreatedAt        time.Time
-	DisabledAt       *time.Time
-	Nodes            int64
-	Objects          interface{}
-	LiveBytes        interface{}
-	HistoryBytes     interface{}
-	NodesPersisted7d int64
+	Tenant             string
+	Name               string
+	CreatedAt          time.Time
+	DisabledAt         *time.Time
+	Nodes              int64
+	Objects            interface{}
+	LiveBytes          interface{}
+	HistoryBytes       interface{}
+	Uploads            interface{}
+	UploadHistoryBytes interface{}
+	NodesPersisted7d   int64
 }
 
 type ServerSetting struct {
@@ -197,4 +200,10 @@ type TenantLabel struct {
 	Label      string
 	LabelGroup string
 	CreatedAt  time.Time
+}
+
+type UploadHash struct {
+	NodeID int64
+	Digest pgtype.UUID
+	Day    int32
 }

@@ -25,7 +25,7 @@ func (q *Queries) NodeQuotaClear(ctx context.Context, arg NodeQuotaClearParams) 
 }
 
 const nodeQuotaGet = `-- name: NodeQuotaGet :one
-SELECT quota_bytes, quota_objects, updated_at
+SELECT quota_bytes, quota_objects, quota_uploads, updated_at
 FROM node_quotas
 WHERE tenant_id = $1 AND node_key = $2
 `
@@ -38,21 +38,28 @@ type NodeQuotaGetParams struct {
 type NodeQuotaGetRow struct {
 	QuotaBytes   *int64
 	QuotaObjects *int32
+	QuotaUploads *int64
 	UpdatedAt    time.Time
 }
 
 func (q *Queries) NodeQuotaGet(ctx context.Context, arg NodeQuotaGetParams) (NodeQuotaGetRow, error) {
 	row := q.db.QueryRow(ctx, nodeQuotaGet, arg.TenantID, arg.NodeKey)
 	var i NodeQuotaGetRow
-	err := row.Scan(&i.QuotaBytes, &i.QuotaObjects, &i.UpdatedAt)
+	err := row.Scan(
+		&i.QuotaBytes,
+		&i.QuotaObjects,
+		&i.QuotaUploads,
+		&i.UpdatedAt,
+	)
 	return i, err
 }
 
 const nodeQuotaSet = `-- name: NodeQuotaSet :exec
-INSERT INTO node_quotas (tenant_id, node_key, quota_bytes, quota_objects, updated_at)
-VALUES ($1, $2, $3, $4, $5)
+INSERT INTO node_quotas (tenant_id, node_key, quota_bytes, quota_objects, quota_uploads, updated_at)
+VALUES ($1, $2, $3, $4, $5, $6)
 ON CONFLICT (tenant_id, node_key) DO UPDATE
-SET quota_bytes = excluded.quota_bytes, quota_objects = excluded.quota_objects, updated_at = excluded.updated_at
+SET quota_bytes = excluded.quota_bytes, quota_objects = excluded.quota_objects,
+    quota_uploads = excluded.quota_uploads, updated_at = excluded.updated_at
 `
 
 type NodeQuotaSetParams struct {
@@ -60,6 +67,7 @@ type NodeQuotaSetParams struct {
 	NodeKey      []byte
 	QuotaBytes   *int64
 	QuotaObjects *int32
+	QuotaUploads *int64
 	Now          time.Time
 }
 
@@ -69,6 +77,7 @@ func (q *Queries) NodeQuotaSet(ctx context.Context, arg NodeQuotaSetParams) erro
 		arg.NodeKey,
 		arg.QuotaBytes,
 		arg.QuotaObjects,
+		arg.QuotaUploads,
 		arg.Now,
 	)
 	return err

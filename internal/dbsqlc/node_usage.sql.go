@@ -10,8 +10,111 @@ import (
 	"time"
 )
 
+const nodeUsageAdjust = `-- name: NodeUsageAdjust :exec
+UPDATE node_usage
+SET bytes = bytes + $1::bigint, objects = objects + $2::integer, uploads = uploads + $3::bigint
+WHERE tenant_id = $4 AND node_key = $5
+`
+
+type NodeUsageAdjustParams struct {
+	Bytes    int64
+	Objects  int32
+	Uploads  int64
+	TenantID int64
+	NodeKey  []byte
+}
+
+// Repairs a drift found by NodeUsageDrift by adding the difference, not by
+// setting the stored figures: writes that commit after the drift was read
+// have added their own changes, which setting would erase.
+func (q *Queries) NodeUsageAdjust(ctx context.Context, arg NodeUsageAdjustParams) error {
+	_, err := q.db.Exec(ctx, nodeUsageAdjust,
+		arg.Bytes,
+		arg.Objects,
+		arg.Uploads,
+		arg.TenantID,
+		arg.NodeKey,
+	)
+	return err
+}
+
+const nodeUsageDrift = `-- name: NodeUsageDrift :many
+WITH stored AS (
+    SELECT o.tenant_id, o.node_key, count(*) AS objects, sum(o.size) AS bytes
+    FROM objects AS o
+    WHERE ($1::bigint = 0 OR o.tenant_id = $1::bigint)
+      AND (length($2::bytea) = 0 OR o.node_key = $2::bytea)
+    GROUP BY 1, 2
+), uploads AS (
+    SELECT h.node_id, count(*) AS n
+    FROM upload_hashes AS h
+    GROUP BY 1
+)
+SELECT u.tenant_id, u.node_key,
+       u.bytes AS recorded_bytes, u.objects::bigint AS recorded_objects, u.uploads AS recorded_uploads,
+       coalesce(s.bytes, 0)::bigint AS stored_bytes, coalesce(s.objects, 0)::bigint AS stored_objects, coalesce(h.n, 0)::bigint AS stored_uploads
+FROM node_usage AS u
+LEFT JOIN stored AS s ON s.tenant_id = u.tenant_id AND s.node_key = u.node_key
+LEFT JOIN uploads AS h ON h.node_id = u.id
+WHERE ($1::bigint = 0 OR u.tenant_id = $1::bigint)
+  AND (length($2::bytea) = 0 OR u.node_key = $2::bytea)
+  AND (u.bytes, u.objects::bigint, u.uploads) IS DISTINCT FROM (coalesce(s.bytes, 0), coalesce(s.objects, 0), coalesce(h.n, 0))
+ORDER BY u.tenant_id, u.node_key
+`
+
+type NodeUsageDriftParams struct {
+	TenantID int64
+	NodeKey  []byte
+}
+
+type NodeUsageDriftRow struct {
+	TenantID        int64
+	NodeKey         []byte
+	RecordedBytes   int64
+	RecordedObjects int64
+	RecordedUploads int64
+	StoredBytes     int64
+	StoredObjects   int64
+	StoredUploads   int64
+}
+
+// Nodes whose recorded usage differs from what is stored, with both. One
+// statement reads one snapshot, and every write changes the data and the
+// usage in one transaction, so a difference here is real, never a write in
+// flight. @tenant_id = 0: every tenant; an empty @node_key: every node. The
+// upload count of one node reads the whole upload table (it has no index by
+// node, to keep each upload small).
+func (q *Queries) NodeUsageDrift(ctx context.Context, arg NodeUsageDriftParams) ([]NodeUsageDriftRow, error) {
+	rows, err := q.db.Query(ctx, nodeUsageDrift, arg.TenantID, arg.NodeKey)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []NodeUsageDriftRow{}
+	for rows.Next() {
+		var i NodeUsageDriftRow
+		if err := rows.Scan(
+			&i.TenantID,
+			&i.NodeKey,
+			&i.RecordedBytes,
+			&i.RecordedObjects,
+			&i.RecordedUploads,
+			&i.StoredBytes,
+			&i.StoredObjects,
+			&i.StoredUploads,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const nodeUsageGet = `-- name: NodeUsageGet :one
-SELECT bytes, objects, first_seen
+SELECT bytes, objects, uploads, first_seen
 FROM node_usage
 WHERE tenant_id = $1 AND node_key = $2
 `
@@ -24,36 +127,18 @@ type NodeUsageGetParams struct {
 type NodeUsageGetRow struct {
 	Bytes     int64
 	Objects   int32
+	Uploads   int64
 	FirstSeen time.Time
 }
 
 func (q *Queries) NodeUsageGet(ctx context.Context, arg NodeUsageGetParams) (NodeUsageGetRow, error) {
 	row := q.db.QueryRow(ctx, nodeUsageGet, arg.TenantID, arg.NodeKey)
 	var i NodeUsageGetRow
-	err := row.Scan(&i.Bytes, &i.Objects, &i.FirstSeen)
-	return i, err
-}
-
-const nodeUsageRelease = `-- name: NodeUsageRelease :exec
-UPDATE node_usage
-SET bytes = bytes - $1, objects = objects - $2
-WHERE tenant_id = $3 AND node_key = $4
-`
-
-type NodeUsageReleaseParams struct {
-	Bytes    int64
-	Objects  int32
-	TenantID int64
-	NodeKey  []byte
-}
-
-// Frees the quota of deleted objects.
-func (q *Queries) NodeUsageRelease(ctx context.Context, arg NodeUsageReleaseParams) error {
-	_, err := q.db.Exec(ctx, nodeUsageRelease,
-		arg.Bytes,
-		arg.Objects,
-		arg.TenantID,
-		arg.NodeKey,
+	err := row.Scan(
+		&i.Bytes,
+		&i.Objects,
+		&i.Uploads,
+		&i.FirstSeen,
 	)
-	return err
+	return i, err
 }

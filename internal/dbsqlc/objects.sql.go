@@ -49,11 +49,27 @@ func (q *Queries) ObjectCountByNetwork(ctx context.Context, arg ObjectCountByNet
 	return items, nil
 }
 
-const objectDeleteNodeNetwork = `-- name: ObjectDeleteNodeNetwork :execrows
-DELETE FROM objects
-WHERE tenant_id = $1
-  AND node_key = $2
-  AND network = $3
+const objectDeleteNodeNetwork = `-- name: ObjectDeleteNodeNetwork :one
+WITH gone AS (
+    DELETE FROM objects AS o
+    WHERE o.tenant_id = $1
+      AND o.node_key = $2
+      AND o.network = $3
+    RETURNING o.id, o.size
+), freed AS (
+    UPDATE node_usage AS u
+    SET bytes = u.bytes - (SELECT coalesce(sum(size), 0) FROM gone),
+        objects = u.objects - (SELECT count(*) FROM gone)
+    WHERE u.tenant_id = $1 AND u.node_key = $2
+    RETURNING u.bytes
+)
+SELECT (SELECT count(*) FROM gone)::bigint AS objects,
+       (SELECT coalesce(sum(size), 0) FROM gone)::bigint AS latest_bytes,
+       count(v.*)::bigint AS versions,
+       coalesce(sum(v.size), 0)::bigint AS held_bytes,
+       (SELECT count(*) FROM freed)::bigint AS usage_rows
+FROM object_versions AS v
+WHERE v.object_id IN (SELECT id FROM gone)
 `
 
 type ObjectDeleteNodeNetworkParams struct {
@@ -62,14 +78,31 @@ type ObjectDeleteNodeNetworkParams struct {
 	Network  string
 }
 
-// Versions go with their objects (ON DELETE CASCADE); the node's upload
-// hashes stay, so captured uploads cannot be replayed into a new account.
-func (q *Queries) ObjectDeleteNodeNetwork(ctx context.Context, arg ObjectDeleteNodeNetworkParams) (int64, error) {
-	result, err := q.db.Exec(ctx, objectDeleteNodeNetwork, arg.TenantID, arg.NodeKey, arg.Network)
-	if err != nil {
-		return 0, err
-	}
-	return result.RowsAffected(), nil
+type ObjectDeleteNodeNetworkRow struct {
+	Objects     int64
+	LatestBytes int64
+	Versions    int64
+	HeldBytes   int64
+	UsageRows   int64
+}
+
+// Deletes every object of a node on a network (their versions go with them,
+// ON DELETE CASCADE) and frees their quota, in one statement: the usage is
+// lowered by exactly what the DELETE removed, so a persist racing the
+// deletion is either removed with its usage or kept with it. The node's
+// upload history stays, so captured uploads cannot be replayed into a new
+// account. versions and held_bytes read the statement's snapshot.
+func (q *Queries) ObjectDeleteNodeNetwork(ctx context.Context, arg ObjectDeleteNodeNetworkParams) (ObjectDeleteNodeNetworkRow, error) {
+	row := q.db.QueryRow(ctx, objectDeleteNodeNetwork, arg.TenantID, arg.NodeKey, arg.Network)
+	var i ObjectDeleteNodeNetworkRow
+	err := row.Scan(
+		&i.Objects,
+		&i.LatestBytes,
+		&i.Versions,
+		&i.HeldBytes,
+		&i.UsageRows,
+	)
+	return i, err
 }
 
 const objectGetPayload = `-- name: ObjectGetPayload :one
@@ -194,49 +227,13 @@ func (q *Queries) ObjectListKeys(ctx context.Context, arg ObjectListKeysParams) 
 	return items, nil
 }
 
-const objectLockNodeNetwork = `-- name: ObjectLockNodeNetwork :many
-SELECT id
-FROM objects
-WHERE tenant_id = $1
-  AND node_key = $2
-  AND network = $3
-FOR UPDATE
-`
-
-type ObjectLockNodeNetworkParams struct {
-	TenantID int64
-	NodeKey  []byte
-	Network  string
-}
-
-// Locks every object of a node on a network, so a deletion counts exactly
-// what it removes while persists wait.
-func (q *Queries) ObjectLockNodeNetwork(ctx context.Context, arg ObjectLockNodeNetworkParams) ([]int64, error) {
-	rows, err := q.db.Query(ctx, objectLockNodeNetwork, arg.TenantID, arg.NodeKey, arg.Network)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	items := []int64{}
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		items = append(items, id)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
-}
-
 const objectPersist = `-- name: ObjectPersist :one
-SELECT p.outcome::text AS outcome, p.version::bigint AS version
+SELECT p.outcome::text AS outcome, p.version::bigint AS version, p.wait_ms::bigint AS wait_ms
 FROM persist_object($1::bigint, $2::bytea, $3::text, $4::text, $5::bytea,
                     $6::bytea, $7::bytea, $8::timestamptz, $9::integer, $10::boolean,
-                    $11::text, $12::integer, $13::text, $14::integer,
-                    $15::bigint, $16::integer) AS p
+                    $11::text, $12::integer, $13::bigint,
+                    $14::text, $15::integer,
+                    $16::bigint, $17::integer, $18::bigint) AS p
 `
 
 type ObjectPersistParams struct {
@@ -252,18 +249,21 @@ type ObjectPersistParams struct {
 	AllowReplay   bool
 	NodeRateKey   string
 	NodeRateLimit int32
+	PaceMaxMs     int64
 	NewNodeKey    string
 	NewNodeLimit  int32
 	QuotaBytes    int64
 	QuotaObjects  int32
+	QuotaUploads  int64
 }
 
 type ObjectPersistRow struct {
 	Outcome string
 	Version int64
+	WaitMs  int64
 }
 
-// One round trip: see persist_object in db/migrations/00004_limits.sql.
+// One round trip: see persist_object in db/migrations/00009_bounded_growth.sql.
 func (q *Queries) ObjectPersist(ctx context.Context, arg ObjectPersistParams) (ObjectPersistRow, error) {
 	row := q.db.QueryRow(ctx, objectPersist,
 		arg.TenantID,
@@ -278,55 +278,15 @@ func (q *Queries) ObjectPersist(ctx context.Context, arg ObjectPersistParams) (O
 		arg.AllowReplay,
 		arg.NodeRateKey,
 		arg.NodeRateLimit,
+		arg.PaceMaxMs,
 		arg.NewNodeKey,
 		arg.NewNodeLimit,
 		arg.QuotaBytes,
 		arg.QuotaObjects,
+		arg.QuotaUploads,
 	)
 	var i ObjectPersistRow
-	err := row.Scan(&i.Outcome, &i.Version)
-	return i, err
-}
-
-const objectStatsNodeNetwork = `-- name: ObjectStatsNodeNetwork :one
-SELECT count(*)::bigint AS objects,
-       coalesce(sum(o.size), 0)::bigint AS latest_bytes,
-       coalesce(sum(v.versions), 0)::bigint AS versions,
-       coalesce(sum(v.held_bytes), 0)::bigint AS held_bytes
-FROM objects AS o
-CROSS JOIN LATERAL (
-    SELECT count(*) AS versions, sum(size) FILTER (WHERE payload IS NOT NULL) AS held_bytes
-    FROM object_versions
-    WHERE object_id = o.id
-) AS v
-WHERE o.tenant_id = $1
-  AND o.node_key = $2
-  AND o.network = $3
-`
-
-type ObjectStatsNodeNetworkParams struct {
-	TenantID int64
-	NodeKey  []byte
-	Network  string
-}
-
-type ObjectStatsNodeNetworkRow struct {
-	Objects     int64
-	LatestBytes int64
-	Versions    int64
-	HeldBytes   int64
-}
-
-// latest_bytes is what the objects count against the node's quota.
-func (q *Queries) ObjectStatsNodeNetwork(ctx context.Context, arg ObjectStatsNodeNetworkParams) (ObjectStatsNodeNetworkRow, error) {
-	row := q.db.QueryRow(ctx, objectStatsNodeNetwork, arg.TenantID, arg.NodeKey, arg.Network)
-	var i ObjectStatsNodeNetworkRow
-	err := row.Scan(
-		&i.Objects,
-		&i.LatestBytes,
-		&i.Versions,
-		&i.HeldBytes,
-	)
+	err := row.Scan(&i.Outcome, &i.Version, &i.WaitMs)
 	return i, err
 }
 

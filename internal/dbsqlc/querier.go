@@ -28,13 +28,26 @@ type Querier interface {
 	// @day is the UTC date of @now.
 	NodeRefusalRecord(ctx context.Context, arg NodeRefusalRecordParams) error
 	NodeRefusalsSince(ctx context.Context, arg NodeRefusalsSinceParams) ([]NodeRefusalsSinceRow, error)
+	// Repairs a drift found by NodeUsageDrift by adding the difference, not by
+	// setting the stored figures: writes that commit after the drift was read
+	// have added their own changes, which setting would erase.
+	NodeUsageAdjust(ctx context.Context, arg NodeUsageAdjustParams) error
+	// Nodes whose recorded usage differs from what is stored, with both. One
+	// statement reads one snapshot, and every write changes the data and the
+	// usage in one transaction, so a difference here is real, never a write in
+	// flight. @tenant_id = 0: every tenant; an empty @node_key: every node. The
+	// upload count of one node reads the whole upload table (it has no index by
+	// node, to keep each upload small).
+	NodeUsageDrift(ctx context.Context, arg NodeUsageDriftParams) ([]NodeUsageDriftRow, error)
 	NodeUsageGet(ctx context.Context, arg NodeUsageGetParams) (NodeUsageGetRow, error)
-	// Frees the quota of deleted objects.
-	NodeUsageRelease(ctx context.Context, arg NodeUsageReleaseParams) error
 	ObjectCountByNetwork(ctx context.Context, arg ObjectCountByNetworkParams) ([]ObjectCountByNetworkRow, error)
-	// Versions go with their objects (ON DELETE CASCADE); the node's upload
-	// hashes stay, so captured uploads cannot be replayed into a new account.
-	ObjectDeleteNodeNetwork(ctx context.Context, arg ObjectDeleteNodeNetworkParams) (int64, error)
+	// Deletes every object of a node on a network (their versions go with them,
+	// ON DELETE CASCADE) and frees their quota, in one statement: the usage is
+	// lowered by exactly what the DELETE removed, so a persist racing the
+	// deletion is either removed with its usage or kept with it. The node's
+	// upload history stays, so captured uploads cannot be replayed into a new
+	// account. versions and held_bytes read the statement's snapshot.
+	ObjectDeleteNodeNetwork(ctx context.Context, arg ObjectDeleteNodeNetworkParams) (ObjectDeleteNodeNetworkRow, error)
 	// One version of an object (@version = 0: the latest): found is false when
 	// there is none, and a found version with a NULL payload is one whose bytes
 	// retention has dropped. With @rate_limit > 0 the same round trip counts the
@@ -47,23 +60,18 @@ type Querier interface {
 	// (rate_count, as ObjectGetPayload does); the count is the preserved side of
 	// the LEFT JOIN, so a node with no objects gets one row with found false.
 	ObjectListKeys(ctx context.Context, arg ObjectListKeysParams) ([]ObjectListKeysRow, error)
-	// Locks every object of a node on a network, so a deletion counts exactly
-	// what it removes while persists wait.
-	ObjectLockNodeNetwork(ctx context.Context, arg ObjectLockNodeNetworkParams) ([]int64, error)
-	// One round trip: see persist_object in db/migrations/00004_limits.sql.
+	// One round trip: see persist_object in db/migrations/00009_bounded_growth.sql.
 	ObjectPersist(ctx context.Context, arg ObjectPersistParams) (ObjectPersistRow, error)
-	// latest_bytes is what the objects count against the node's quota.
-	ObjectStatsNodeNetwork(ctx context.Context, arg ObjectStatsNodeNetworkParams) (ObjectStatsNodeNetworkRow, error)
 	// An object's history, newest first, from below version @before.
 	ObjectVersionList(ctx context.Context, arg ObjectVersionListParams) ([]ObjectVersionListRow, error)
 	// Counts one request; raises LBL01 past @max. Its commit does not wait for
-	// the WAL flush (see rate_count in 00007_rate_count.sql).
+	// the WAL flush (see rate_count in db/migrations/00009_bounded_growth.sql).
 	RateHit(ctx context.Context, arg RateHitParams) (int32, error)
-	// The count of @key in the window starting at @window_start, without
-	// counting: for refusing a request before its signature is checked.
-	RatePeek(ctx context.Context, arg RatePeekParams) (int32, error)
-	// Drops counters of windows that ended: the table holds only live subjects.
-	RateSweep(ctx context.Context, before time.Time) (int64, error)
+	// How much of a key's allowance is taken, without counting: for refusing a
+	// request before its signature is checked (see rate_peek).
+	RatePeek(ctx context.Context, arg RatePeekParams) (RatePeekRow, error)
+	// Drops the keys whose allowance has refilled: an absent key is at rest.
+	RateSweep(ctx context.Context, now time.Time) (int64, error)
 	// Consumes a live challenge and opens a session for its node in one
 	// statement: a challenge yields at most one token, even under concurrent
 	// responses. No row means the challenge was already used or has expired, and
@@ -85,10 +93,17 @@ type Querier interface {
 	// Disables (a time) or re-enables (NULL) a tenant; the default tenant is
 	// served from the environment and cannot be disabled.
 	TenantSetDisabled(ctx context.Context, arg TenantSetDisabledParams) (int64, error)
-	// Drops the bytes of versions beyond @retain per object, at most @max_rows
-	// at a time. persist_object prunes each object it writes; this catches
-	// objects that stopped being written after RETAIN_VERSIONS was lowered, and
-	// versions a streaming retrieve had pinned. A pinned version is skipped.
+	// Forgets uploads from before @before_day (UTC days since 1970), at most
+	// @max_rows at a time, and takes them off their nodes' counts in the same
+	// statement. The BRIN index on day finds them without reading the rest.
+	UploadsForget(ctx context.Context, arg UploadsForgetParams) (int64, error)
+	// One usage check at a time across replicas and the CLI: a repair adds the
+	// differences a check read, so two at once would add them twice.
+	UsageCheckLock(ctx context.Context) error
+	// Deletes versions beyond @retain per object, at most @max_rows at a time.
+	// persist_object prunes each object it writes; this catches versions a
+	// streaming retrieve had pinned, and objects that stopped being written
+	// after RETAIN_VERSIONS was lowered. A version still pinned is skipped.
 	VersionsPruneRetention(ctx context.Context, arg VersionsPruneRetentionParams) (int64, error)
 }
 

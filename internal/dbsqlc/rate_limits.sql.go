@@ -22,7 +22,7 @@ type RateHitParams struct {
 }
 
 // Counts one request; raises LBL01 past @max. Its commit does not wait for
-// the WAL flush (see rate_count in 00007_rate_count.sql).
+// the WAL flush (see rate_count in db/migrations/00009_bounded_growth.sql).
 func (q *Queries) RateHit(ctx context.Context, arg RateHitParams) (int32, error) {
 	row := q.db.QueryRow(ctx, rateHit,
 		arg.Key,
@@ -36,30 +36,43 @@ func (q *Queries) RateHit(ctx context.Context, arg RateHitParams) (int32, error)
 }
 
 const ratePeek = `-- name: RatePeek :one
-SELECT coalesce((SELECT count FROM rate_limits WHERE key = $1 AND window_start = $2), 0)::integer AS count
+SELECT p.used::integer AS used, p.retry_ms::bigint AS retry_ms
+FROM rate_peek($1::text, $2::timestamptz, $3::integer, $4::integer) AS p
 `
 
 type RatePeekParams struct {
-	Key         string
-	WindowStart time.Time
+	Key           string
+	Now           time.Time
+	WindowSeconds int32
+	Max           int32
 }
 
-// The count of @key in the window starting at @window_start, without
-// counting: for refusing a request before its signature is checked.
-func (q *Queries) RatePeek(ctx context.Context, arg RatePeekParams) (int32, error) {
-	row := q.db.QueryRow(ctx, ratePeek, arg.Key, arg.WindowStart)
-	var count int32
-	err := row.Scan(&count)
-	return count, err
+type RatePeekRow struct {
+	Used    int32
+	RetryMs int64
+}
+
+// How much of a key's allowance is taken, without counting: for refusing a
+// request before its signature is checked (see rate_peek).
+func (q *Queries) RatePeek(ctx context.Context, arg RatePeekParams) (RatePeekRow, error) {
+	row := q.db.QueryRow(ctx, ratePeek,
+		arg.Key,
+		arg.Now,
+		arg.WindowSeconds,
+		arg.Max,
+	)
+	var i RatePeekRow
+	err := row.Scan(&i.Used, &i.RetryMs)
+	return i, err
 }
 
 const rateSweep = `-- name: RateSweep :execrows
-DELETE FROM rate_limits WHERE window_start < $1
+DELETE FROM rate_limits WHERE tat < $1
 `
 
-// Drops counters of windows that ended: the table holds only live subjects.
-func (q *Queries) RateSweep(ctx context.Context, before time.Time) (int64, error) {
-	result, err := q.db.Exec(ctx, rateSweep, before)
+// Drops the keys whose allowance has refilled: an absent key is at rest.
+func (q *Queries) RateSweep(ctx context.Context, now time.Time) (int64, error) {
+	result, err := q.db.Exec(ctx, rateSweep, now)
 	if err != nil {
 		return 0, err
 	}

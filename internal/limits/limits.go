@@ -18,8 +18,10 @@ type Store interface {
 	// RateHit counts one request of key in its window and returns the count;
 	// a backup.Error with code ERATELIMITED past limit.
 	RateHit(ctx context.Context, key string, now time.Time, windowSeconds, limit int64) (int64, error)
-	// RatePeek returns the count of key in the window starting at start.
-	RatePeek(ctx context.Context, key string, start time.Time) (int64, error)
+	// RatePeek returns how much of key's allowance of limit per window is
+	// taken at now, without counting, and how long until one more request
+	// would pass.
+	RatePeek(ctx context.Context, key string, now time.Time, windowSeconds, limit int64) (int64, time.Duration, error)
 	RecordNodeRefusal(ctx context.Context, tenant backup.TenantID, node backup.NodeKey, kind string, now time.Time)
 }
 
@@ -67,7 +69,7 @@ func (l *Limiter) HitAddress(ctx context.Context, t *backup.Tenant, addr string)
 		l.allowed.Delete(key)
 		return err
 	}
-	l.allowed.Put(key, struct{}{}, now, windowEnd(now, backup.MinuteWindow))
+	l.allowed.Put(key, struct{}{}, now, now.Add(time.Minute))
 	return nil
 }
 
@@ -85,15 +87,14 @@ func (l *Limiter) CheckAddress(ctx context.Context, t *backup.Tenant, addr strin
 	if _, ok := l.allowed.Get(key, now); ok {
 		return nil
 	}
-	start, end := windowStart(now, backup.MinuteWindow), windowEnd(now, backup.MinuteWindow)
-	n, err := l.store.RatePeek(ctx, backup.RateKeyAddress(t.ID, addr), start)
+	n, retry, err := l.store.RatePeek(ctx, backup.RateKeyAddress(t.ID, addr), now, backup.MinuteWindow, limit)
 	if err != nil {
 		return err
 	}
 	if n >= limit {
-		return backup.RateLimited(backup.LimitAddress, end.Sub(now))
+		return backup.RateLimited(backup.LimitAddress, max(retry, time.Second))
 	}
-	l.allowed.Put(key, struct{}{}, now, end)
+	l.allowed.Put(key, struct{}{}, now, now.Add(time.Minute))
 	return nil
 }
 
@@ -108,17 +109,6 @@ func (l *Limiter) HitNode(ctx context.Context, t *backup.Tenant, node backup.Nod
 		l.store.RecordNodeRefusal(ctx, t.ID, node, "rate_node", now)
 	}
 	return err
-}
-
-// windowStart is the start of the fixed window holding now, as rate_hit
-// computes it.
-func windowStart(now time.Time, seconds int64) time.Time {
-	return time.Unix(now.Unix()/seconds*seconds, 0)
-}
-
-// windowEnd is the end of the fixed window holding now.
-func windowEnd(now time.Time, seconds int64) time.Time {
-	return windowStart(now, seconds).Add(time.Duration(seconds) * time.Second)
 }
 
 // ClientAddress is the form of a client's IP address that rate limits count:

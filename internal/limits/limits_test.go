@@ -2,7 +2,6 @@ package limits
 
 import (
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -18,12 +17,4 @@ func TestClientAddress(t *testing.T) {
 	} {
 		require.Equal(t, want, ClientAddress(in), in)
 	}
-}
-
-func TestWindowStart(t *testing.T) {
-	t.Parallel()
-	now := time.Date(2026, 11, 26, 15, 4, 59, 999, time.UTC)
-	require.True(t, windowStart(now, 60).Equal(time.Date(2026, 11, 26, 15, 4, 0, 0, time.UTC)))
-	require.True(t, windowStart(now, 3600).Equal(time.Date(2026, 11, 26, 15, 0, 0, 0, time.UTC)))
-	require.True(t, windowEnd(now, 60).Equal(time.Date(2026, 11, 26, 15, 5, 0, 0, time.UTC)))
 }

@@ -21,6 +21,8 @@ type Metrics struct {
 	bytesIn  *prometheus.CounterVec
 	bytesOut *prometheus.CounterVec
 	events   *prometheus.CounterVec
+	paced    prometheus.Histogram
+	drift    prometheus.Gauge
 }
 
 // New registers the collectors, the Go runtime's and the pool's.
@@ -44,8 +46,17 @@ func New(pool *pgxpool.Pool) *Metrics {
 		events: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ldkbackup_events_total", Help: "Logins, reads, signature failures and refusals by kind (as in reporting.daily).",
 		}, []string{"kind"}),
+		paced: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "ldkbackup_paced_wait_seconds",
+			Help:    "How long proven persists over their node's allowance waited for their turn (count: paced persists).",
+			Buckets: []float64{.1, .25, .5, 1, 2.5, 5, 10, 15, 20, 30, 60},
+		}),
+		drift: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "ldkbackup_usage_drift_nodes",
+			Help: "Nodes whose recorded usage differed from what is stored at the last usage check.",
+		}),
 	}
-	m.registry.MustRegister(m.requests, m.duration, m.bytesIn, m.bytesOut, m.events,
+	m.registry.MustRegister(m.requests, m.duration, m.bytesIn, m.bytesOut, m.events, m.paced, m.drift,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		poolCollector{pool})
 	return m
@@ -69,6 +80,12 @@ func (m *Metrics) Request(route string, status int, d time.Duration, in, out int
 
 // Event counts one event of kind.
 func (m *Metrics) Event(kind string) { m.events.WithLabelValues(kind).Inc() }
+
+// Paced records a persist that waited d for its turn.
+func (m *Metrics) Paced(d time.Duration) { m.paced.Observe(d.Seconds()) }
+
+// UsageDrift records how many nodes the last usage check found drifted.
+func (m *Metrics) UsageDrift(nodes int) { m.drift.Set(float64(nodes)) }
 
 // Handler serves the metrics in the Prometheus text format.
 func (m *Metrics) Handler() http.Handler {

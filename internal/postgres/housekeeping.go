@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"ldkbackup/internal/backup"
 	"ldkbackup/internal/dbsqlc"
 )
 
@@ -13,35 +14,109 @@ type Swept struct {
 	Challenges   int64
 	Sessions     int64
 	RateCounters int64
-	Pruned       int64 // version payloads dropped by retention
+	Pruned       int64 // versions deleted by retention
+	Forgotten    int64 // uploads older than the upload history
 }
 
-// Housekeep removes expired challenges and sessions and the counters of rate
-// windows that have ended, in one transaction that only one replica at a
-// time can run. With retain > 0 it also drops version payloads beyond
-// retention, a bounded batch at a time.
-func (s *Store) Housekeep(ctx context.Context, now time.Time, retain int) (Swept, error) {
-	var sw Swept
+// Sweep says what a housekeeping run does beyond expired login state and
+// rested rate counters; zero values skip a step.
+type Sweep struct {
+	// Retain > 0 deletes versions beyond the newest Retain of each object
+	// (those a streaming retrieve pinned, or after RETAIN_VERSIONS was
+	// lowered), a bounded batch at a time.
+	Retain int
+	// UploadHistoryDays > 0 forgets uploads older than that many days.
+	UploadHistoryDays int
+}
+
+// sweepBatch bounds each step of a run, so one run holds its locks briefly;
+// what is left is swept by the next.
+const sweepBatch = 10000
+
+// Housekeep removes expired challenges and sessions and the counters of
+// rested rate keys, and what sw asks for, in one transaction that only one
+// replica at a time can run.
+func (s *Store) Housekeep(ctx context.Context, now time.Time, sw Sweep) (Swept, error) {
+	var out Swept
 	err := s.WithTx(ctx, func(q *dbsqlc.Queries) error {
 		locked, err := q.HousekeepingLock(ctx)
 		if err != nil || !locked {
 			return err
 		}
-		sw.Ran = true
-		if sw.Challenges, err = q.ChallengeDeleteExpired(ctx, now); err != nil {
+		out.Ran = true
+		if out.Challenges, err = q.ChallengeDeleteExpired(ctx, now); err != nil {
 			return err
 		}
-		if sw.Sessions, err = q.SessionDeleteExpired(ctx, now); err != nil {
+		if out.Sessions, err = q.SessionDeleteExpired(ctx, now); err != nil {
 			return err
 		}
-		// The longest window is an hour; a counter older than that is dead.
-		if sw.RateCounters, err = q.RateSweep(ctx, now.Add(-time.Hour)); err != nil {
+		if out.RateCounters, err = q.RateSweep(ctx, now); err != nil {
 			return err
 		}
-		if retain > 0 {
-			sw.Pruned, err = q.VersionsPruneRetention(ctx, dbsqlc.VersionsPruneRetentionParams{Retain: int64(retain), Now: now, MaxRows: 10000})
+		if sw.Retain > 0 {
+			if out.Pruned, err = q.VersionsPruneRetention(ctx, dbsqlc.VersionsPruneRetentionParams{Retain: int64(sw.Retain), Now: now, MaxRows: sweepBatch}); err != nil {
+				return err
+			}
 		}
-		return err
+		if sw.UploadHistoryDays > 0 {
+			if out.Forgotten, err = q.UploadsForget(ctx, dbsqlc.UploadsForgetParams{BeforeDay: utcDay(now) - int32(sw.UploadHistoryDays), MaxRows: sweepBatch}); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
-	return sw, err
+	return out, err
+}
+
+// utcDay is now's UTC date as days since 1970, as upload_hashes.day.
+func utcDay(now time.Time) int32 {
+	return int32(now.UTC().Unix() / 86400)
+}
+
+// UsageDrift is a node whose recorded usage differs from what it stores.
+type UsageDrift struct {
+	Tenant                                      backup.TenantID
+	Node                                        backup.NodeKey
+	RecordedBytes, RecordedObjects, RecordedUploads int64
+	StoredBytes, StoredObjects, StoredUploads   int64
+}
+
+// CheckUsage compares the recorded usage of nodes with what they store (one
+// node, or with a zero node every node of tenant, or with tenant 0 every
+// node), and with repair adds each difference to the recorded figures.
+func (s *Store) CheckUsage(ctx context.Context, tenant backup.TenantID, node *backup.NodeKey, repair bool) ([]UsageDrift, error) {
+	nodeKey := []byte{}
+	if node != nil {
+		nodeKey = node[:]
+	}
+	var out []UsageDrift
+	err := s.WithTx(ctx, func(q *dbsqlc.Queries) error {
+		if err := q.UsageCheckLock(ctx); err != nil {
+			return err
+		}
+		rows, err := q.NodeUsageDrift(ctx, dbsqlc.NodeUsageDriftParams{TenantID: int64(tenant), NodeKey: nodeKey})
+		if err != nil {
+			return err
+		}
+		out = make([]UsageDrift, 0, len(rows))
+		for _, r := range rows {
+			d := UsageDrift{
+				Tenant: backup.TenantID(r.TenantID), Node: backup.NodeKey(r.NodeKey),
+				RecordedBytes: r.RecordedBytes, RecordedObjects: r.RecordedObjects, RecordedUploads: r.RecordedUploads,
+				StoredBytes: r.StoredBytes, StoredObjects: r.StoredObjects, StoredUploads: r.StoredUploads,
+			}
+			out = append(out, d)
+			if !repair {
+				continue
+			}
+			if err := q.NodeUsageAdjust(ctx, dbsqlc.NodeUsageAdjustParams{
+				TenantID: r.TenantID, NodeKey: r.NodeKey,
+				Bytes: d.StoredBytes - d.RecordedBytes, Objects: int32(d.StoredObjects - d.RecordedObjects), Uploads: d.StoredUploads - d.RecordedUploads,
+			}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return out, err
 }

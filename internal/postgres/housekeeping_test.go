@@ -26,11 +26,12 @@ func TestHousekeepingSweepsOnlyWhatExpired(t *testing.T) {
 			append(make([]byte, 31), byte(i)), node, now, exp)
 		require.NoError(t, err)
 	}
-	_, err := pool.Exec(ctx, `INSERT INTO rate_limits (key, window_start, count) VALUES ('old', $1, 5), ('live', $2, 5)`, now.Add(-2*time.Hour), now.Add(-30*time.Minute))
+	// A key whose next turn has passed is at rest; one ahead of now is not.
+	_, err := pool.Exec(ctx, `INSERT INTO rate_limits (key, tat) VALUES ('rested', $1), ('live', $2)`, now.Add(-time.Second), now.Add(30*time.Second))
 	require.NoError(t, err)
 
 	store := postgres.NewStore(pool)
-	sw, err := store.Housekeep(ctx, now, 0)
+	sw, err := store.Housekeep(ctx, now, postgres.Sweep{})
 	require.NoError(t, err)
 	require.Equal(t, postgres.Swept{Ran: true, Challenges: 1, Sessions: 1, RateCounters: 1}, sw)
 	for _, table := range []string{"auth_challenges", "auth_sessions", "rate_limits"} {
@@ -53,12 +54,12 @@ func TestHousekeepingRunsOnOneReplicaAtATime(t *testing.T) {
 	require.NoError(t, tx.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock(7385110412001)`).Scan(&locked))
 	require.True(t, locked)
 
-	sw, err := postgres.NewStore(pool).Housekeep(ctx, time.Now(), 0)
+	sw, err := postgres.NewStore(pool).Housekeep(ctx, time.Now(), postgres.Sweep{})
 	require.NoError(t, err)
 	require.False(t, sw.Ran)
 
 	require.NoError(t, tx.Rollback(ctx))
-	sw, err = postgres.NewStore(pool).Housekeep(ctx, time.Now(), 0)
+	sw, err = postgres.NewStore(pool).Housekeep(ctx, time.Now(), postgres.Sweep{})
 	require.NoError(t, err)
 	require.True(t, sw.Ran)
 }

@@ -15,10 +15,11 @@ func (s *Store) RateHit(ctx context.Context, key string, now time.Time, windowSe
 	return int64(n), interpretError(err)
 }
 
-// RatePeek returns the count of key in the window starting at start.
-func (s *Store) RatePeek(ctx context.Context, key string, start time.Time) (int64, error) {
-	n, err := s.q.RatePeek(ctx, dbsqlc.RatePeekParams{Key: key, WindowStart: start})
-	return int64(n), interpretError(err)
+// RatePeek returns how much of key's allowance is taken at now, without
+// counting, and how long until one more request would pass (see rate_peek).
+func (s *Store) RatePeek(ctx context.Context, key string, now time.Time, windowSeconds, limit int64) (int64, time.Duration, error) {
+	r, err := s.q.RatePeek(ctx, dbsqlc.RatePeekParams{Key: key, Now: now, WindowSeconds: int32(windowSeconds), Max: clampInt32(limit)})
+	return int64(r.Used), time.Duration(r.RetryMs) * time.Millisecond, interpretError(err)
 }
 
 // RecordNodeRefusal counts a refusal of a node's own request.
@@ -68,12 +69,12 @@ func (s *Store) NodeReport(ctx context.Context, tenant backup.TenantID, node bac
 	return r, nil
 }
 
-// SetNodeQuota sets (or, with both nil, clears) a node's own quotas.
-func (s *Store) SetNodeQuota(ctx context.Context, tenant backup.TenantID, node backup.NodeKey, bytes *int64, objects *int32, now time.Time) error {
-	if bytes == nil && objects == nil {
+// SetNodeQuota sets (or, with all nil, clears) a node's own quotas.
+func (s *Store) SetNodeQuota(ctx context.Context, tenant backup.TenantID, node backup.NodeKey, bytes *int64, objects *int32, uploads *int64, now time.Time) error {
+	if bytes == nil && objects == nil && uploads == nil {
 		return interpretError(s.q.NodeQuotaClear(ctx, dbsqlc.NodeQuotaClearParams{TenantID: int64(tenant), NodeKey: node[:]}))
 	}
 	return interpretError(s.q.NodeQuotaSet(ctx, dbsqlc.NodeQuotaSetParams{
-		TenantID: int64(tenant), NodeKey: node[:], QuotaBytes: bytes, QuotaObjects: objects, Now: now,
+		TenantID: int64(tenant), NodeKey: node[:], QuotaBytes: bytes, QuotaObjects: objects, QuotaUploads: uploads, Now: now,
 	}))
 }

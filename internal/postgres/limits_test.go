@@ -39,9 +39,24 @@ func TestRateHitCommitsWithoutWaitingForTheDisk(t *testing.T) {
 	}
 	_, err = store.RateHit(ctx, "k", now, 60, 3)
 	require.Equal(t, backup.ERATELIMITED, backup.ErrorCode(err))
-	n, err := store.RatePeek(ctx, "k", now.Truncate(time.Minute))
+	n, retry, err := store.RatePeek(ctx, "k", now, 60, 3)
 	require.NoError(t, err)
 	require.EqualValues(t, 3, n, "the refused hit is not counted")
+	require.Equal(t, 20*time.Second, retry, "one request's share of the window refills first")
+
+	// The allowance refills continuously: one request every 20 s, not all
+	// three when a minute window turns.
+	_, err = store.RateHit(ctx, "k", now.Add(19*time.Second), 60, 3)
+	require.Equal(t, backup.ERATELIMITED, backup.ErrorCode(err))
+	n, err = store.RateHit(ctx, "k", now.Add(20*time.Second), 60, 3)
+	require.NoError(t, err)
+	require.EqualValues(t, 3, n)
+	_, err = store.RateHit(ctx, "k", now.Add(20*time.Second), 60, 3)
+	require.Equal(t, backup.ERATELIMITED, backup.ErrorCode(err))
+	n, retry, err = store.RatePeek(ctx, "k", now.Add(80*time.Second), 60, 3)
+	require.NoError(t, err)
+	require.EqualValues(t, 0, n, "a minute after the last request the allowance is whole again")
+	require.Zero(t, retry)
 
 	var setting string
 	require.NoError(t, pool.QueryRow(ctx, "SHOW synchronous_commit").Scan(&setting))

@@ -93,7 +93,7 @@ func TestVersionsMigrationKeepsData(t *testing.T) {
 	other := key
 	other.Label, other.ChannelID = "channel_manager", nil
 	_, err = store.PutObject(ctx, other, payload, sum, time.Now(), 5, backup.WriteLimits{})
-	require.Equal(t, backup.ECONFLICT, backup.ErrorCode(err), "the migrated bytes are known: replaying them elsewhere is refused")
+	require.Equal(t, backup.ECONFLICT, backup.ErrorCode(err), "the migrated bytes are known: replaying them elsewhere is refused: %v", err)
 	res, err := store.PutObject(ctx, key, payload, sum, time.Now(), 5, backup.WriteLimits{})
 	require.NoError(t, err)
 	require.True(t, res.Unchanged)

@@ -72,15 +72,21 @@ func (s *Store) persist(ctx context.Context, q *dbsqlc.Queries, key backup.Objec
 		AllowReplay:   allowReplay,
 		NodeRateKey:   limits.NodeRateKey,
 		NodeRateLimit: clampInt32(limits.NodePerMinute),
+		PaceMaxMs:     limits.PaceMaxWait.Milliseconds(),
 		NewNodeKey:    limits.NewNodeKey,
 		NewNodeLimit:  clampInt32(limits.NewNodesPerHour),
 		QuotaBytes:    limits.QuotaBytes,
 		QuotaObjects:  clampInt32(limits.QuotaObjects),
+		QuotaUploads:  limits.QuotaUploads,
 	})
 	if err != nil {
 		return backup.PutResult{}, interpretError(err)
 	}
-	return backup.PutResult{Version: row.Version, Unchanged: row.Outcome == "unchanged"}, nil
+	return backup.PutResult{
+		Version:   row.Version,
+		Unchanged: row.Outcome == "unchanged",
+		Wait:      time.Duration(row.WaitMs) * time.Millisecond,
+	}, nil
 }
 
 // GetObject returns the bytes of one version of an object (0: the latest)
@@ -145,23 +151,11 @@ func (s *Store) ObjectVersions(ctx context.Context, key backup.ObjectKey, before
 func (s *Store) DeleteObjects(ctx context.Context, tenant backup.TenantID, node backup.NodeKey, network backup.Network, now time.Time) (backup.Deletion, error) {
 	var d backup.Deletion
 	err := s.WithTx(ctx, func(q *dbsqlc.Queries) error {
-		scope := dbsqlc.ObjectLockNodeNetworkParams{TenantID: int64(tenant), NodeKey: node[:], Network: string(network)}
-		if _, err := q.ObjectLockNodeNetwork(ctx, scope); err != nil {
-			return err
-		}
-		stats, err := q.ObjectStatsNodeNetwork(ctx, dbsqlc.ObjectStatsNodeNetworkParams(scope))
+		gone, err := q.ObjectDeleteNodeNetwork(ctx, dbsqlc.ObjectDeleteNodeNetworkParams{TenantID: int64(tenant), NodeKey: node[:], Network: string(network)})
 		if err != nil {
 			return err
 		}
-		if _, err := q.ObjectDeleteNodeNetwork(ctx, dbsqlc.ObjectDeleteNodeNetworkParams(scope)); err != nil {
-			return err
-		}
-		if err := q.NodeUsageRelease(ctx, dbsqlc.NodeUsageReleaseParams{
-			TenantID: int64(tenant), NodeKey: node[:], Bytes: stats.LatestBytes, Objects: int32(stats.Objects),
-		}); err != nil {
-			return err
-		}
-		d = backup.Deletion{Objects: stats.Objects, Versions: stats.Versions, Bytes: stats.HeldBytes}
+		d = backup.Deletion{Objects: gone.Objects, Versions: gone.Versions, Bytes: gone.HeldBytes}
 		return s.audit(ctx, q, tenant, node, "account_deleted", network, d, now)
 	})
 	return d, err
@@ -297,7 +291,7 @@ func interpretError(err error) error {
 			secs, _ := strconv.Atoi(pgErr.Detail)
 			limit := backup.RateLimitOfKey(strings.TrimPrefix(pgErr.Message, "rate limit: "))
 			return &wrapped{backup.RateLimited(limit, time.Duration(max(secs, 1))*time.Second), err}
-		case "LBQ01", "LBQ02": // raised by persist_object
+		case "LBQ01", "LBQ02", "LBQ03": // raised by persist_object
 			details := map[string]any{}
 			_ = json.Unmarshal([]byte(pgErr.Detail), &details)
 			return &wrapped{&backup.Error{Code: backup.EQUOTA, Message: "quota exceeded", Details: details}, err}
@@ -344,6 +338,8 @@ func refusalKind(err error) string {
 		return "quota_bytes"
 	case pgErr.Code == "LBQ02":
 		return "quota_objects"
+	case pgErr.Code == "LBQ03":
+		return "quota_uploads"
 	case pgErr.Code == "LBL01" && strings.HasPrefix(pgErr.Message, "rate limit: node:"):
 		return "rate_node"
 	case pgErr.Code == "LBL01" && strings.HasPrefix(pgErr.Message, "rate limit: new:"):
