@@ -75,10 +75,10 @@ func utcDay(now time.Time) int32 {
 
 // UsageDrift is a node whose recorded usage differs from what it stores.
 type UsageDrift struct {
-	Tenant                                      backup.TenantID
-	Node                                        backup.NodeKey
+	Tenant                                          backup.TenantID
+	Node                                            backup.NodeKey
 	RecordedBytes, RecordedObjects, RecordedUploads int64
-	StoredBytes, StoredObjects, StoredUploads   int64
+	StoredBytes, StoredObjects, StoredUploads       int64
 }
 
 // CheckUsage compares the recorded usage of nodes with what they store (one
