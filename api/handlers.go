@@ -226,12 +226,22 @@ func (h *handlers) readPersistBody(c *gin.Context) (body []byte, release func(),
 	return buf, release, nil
 }
 
-// takeBudget waits up to InFlightWait for n bytes of the in-flight budget.
+// takeBudget waits up to InFlightWait for n bytes of the in-flight budget;
+// an InFlightWait of 0 takes them only if they are free now.
 func (h *handlers) takeBudget(c *gin.Context, n int64) error {
+	busy := &backup.Error{Code: backup.EUNAVAILABLE, Message: "server busy: too many uploads in flight, retry shortly", RetryAfter: time.Second}
+	if h.deps.InFlightWait <= 0 {
+		// Acquire on an already expired context fails even when the
+		// budget is free, so "no wait" must not go through it.
+		if !h.inFlight.TryAcquire(n) {
+			return busy
+		}
+		return nil
+	}
 	ctx, cancel := context.WithTimeout(c.Request.Context(), h.deps.InFlightWait)
 	defer cancel()
 	if err := h.inFlight.Acquire(ctx, n); err != nil {
-		return &backup.Error{Code: backup.EUNAVAILABLE, Message: "server busy: too many uploads in flight, retry shortly", RetryAfter: time.Second}
+		return busy
 	}
 	return nil
 }
