@@ -185,11 +185,13 @@ func (h *handlers) readPersistBody(c *gin.Context) (body []byte, release func(),
 			h.inFlight.Release(held)
 		}
 	}
-	// A declared length is the final size; without one, read one byte past
-	// the limit to tell "too large" from "exactly the limit".
+	// A declared length is the final size; without one, read up to the limit
+	// and then probe for one byte more (below). The budget never gives one
+	// body more than the limit: with IN_FLIGHT_BYTES == MAX_BODY_BYTES a
+	// limit+1 reservation could never be met.
 	want := declared
 	if want < 0 {
-		want = limit + 1
+		want = limit
 	}
 	var buf []byte
 	for {
@@ -215,13 +217,23 @@ func (h *handlers) readPersistBody(c *gin.Context) (body []byte, release func(),
 			return nil, nil, backup.Errorf(backup.EINVALID, "could not read body")
 		}
 	}
-	switch {
-	case declared >= 0 && int64(len(buf)) < declared:
+	if declared >= 0 && int64(len(buf)) < declared {
 		release()
 		return nil, nil, backup.Errorf(backup.EINVALID, "body shorter than its Content-Length")
-	case int64(len(buf)) > limit:
-		release()
-		return nil, nil, h.refuseUnread(c, backup.Errorf(backup.ETOOLARGE, "body is over the limit of %d bytes", limit))
+	}
+	if declared < 0 && int64(len(buf)) == limit {
+		// A body without a length that filled the limit: one more byte
+		// makes it too large. The probe is a local byte, not budget.
+		var probe [1]byte
+		n, err := io.ReadFull(c.Request.Body, probe[:])
+		if n > 0 {
+			release()
+			return nil, nil, h.refuseUnread(c, backup.Errorf(backup.ETOOLARGE, "body is over the limit of %d bytes", limit))
+		}
+		if err != io.EOF {
+			release()
+			return nil, nil, backup.Errorf(backup.EINVALID, "could not read body")
+		}
 	}
 	return buf, release, nil
 }

@@ -547,3 +547,24 @@ func TestInFlightWaitZeroDoesNotWait(t *testing.T) {
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 	require.Equal(t, http.StatusOK, h.persistRaw(n, "network=regtest&label=channel_manager", randomBytes(t, 64<<10)).status, "the budget is free again")
 }
+
+// TestChunkedBodyAtTheLimitWithTheBudgetAtTheLimit: with IN_FLIGHT_BYTES ==
+// MAX_BODY_BYTES, a body without a length of exactly the limit is accepted
+// and one byte more is 413 (not 503): telling the two apart takes no budget
+// beyond the limit.
+func TestChunkedBodyAtTheLimitWithTheBudgetAtTheLimit(t *testing.T) {
+	t.Parallel()
+	const limit = 64 << 10
+	h := newHarness(t, func(c *config.Config) { c.MaxBodyBytes, c.InFlightBytes = limit, limit })
+	n := newNode(t)
+
+	body := randomBytes(t, limit)
+	require.Equal(t, http.StatusOK, h.persistChunked(n, "network=regtest&label=channel_manager", body).status)
+	tok := map[string]string{"Authorization": h.login(n)}
+	require.Equal(t, body, h.do(http.MethodGet, "/v1/retrieve?network=regtest&label=channel_manager", tok, nil).body)
+
+	before := h.snapshot()
+	h.persistChunked(n, "network=regtest&label=peers", randomBytes(t, limit+1)).requireError(t, http.StatusRequestEntityTooLarge)
+	require.Equal(t, before, h.snapshot(), "a refused persist stores nothing")
+	require.Equal(t, http.StatusOK, h.persistChunked(n, "network=regtest&label=peers", randomBytes(t, limit-1)).status, "the refusal gave its budget back")
+}
