@@ -97,8 +97,24 @@ func (h *handlers) authResponse(c *gin.Context) {
 }
 
 func (h *handlers) persist(c *gin.Context) {
+	// Everything but the body is checked first: a malformed request is
+	// refused without reading (or holding) an upload of up to MaxBodyBytes.
 	if err := requireMediaType(c, "application/octet-stream"); err != nil {
-		h.fail(c, err)
+		h.fail(c, h.refuseUnread(c, err))
+		return
+	}
+	req, err := backup.ParsePersistRequest(backup.PersistRequest{
+		Tenant:     tenantOf(c),
+		PublicKey:  c.GetHeader("Public-Key"),
+		SignedHash: c.GetHeader("Signed-Hash"),
+		Challenge:  c.GetHeader("Challenge"),
+		Network:    c.Query("network"),
+		Label:      c.Query("label"),
+		ChannelID:  c.Query("channelId"),
+		Address:    addressOf(c),
+	})
+	if err != nil {
+		h.fail(c, h.refuseUnread(c, err))
 		return
 	}
 	body, release, err := h.readPersistBody(c)
@@ -107,17 +123,7 @@ func (h *handlers) persist(c *gin.Context) {
 		return
 	}
 	defer release()
-	res, err := h.deps.Backup.Persist(c.Request.Context(), backup.PersistRequest{
-		Tenant:     tenantOf(c),
-		PublicKey:  c.GetHeader("Public-Key"),
-		SignedHash: c.GetHeader("Signed-Hash"),
-		Challenge:  c.GetHeader("Challenge"),
-		Network:    c.Query("network"),
-		Label:      c.Query("label"),
-		ChannelID:  c.Query("channelId"),
-		Body:       body,
-		Address:    addressOf(c),
-	})
+	res, err := h.deps.Backup.Persist(c.Request.Context(), req, body)
 	if err != nil {
 		h.fail(c, err)
 		return

@@ -18,7 +18,7 @@ import (
 
 // BackupService is what the object handlers need.
 type BackupService interface {
-	Persist(ctx context.Context, req backup.PersistRequest) (backup.PersistResult, error)
+	Persist(ctx context.Context, p backup.ParsedPersist, body []byte) (backup.PersistResult, error)
 	List(ctx context.Context, tenant *backup.Tenant, node backup.NodeKey, network, fileGroup string) (backup.Listing, error)
 	Retrieve(ctx context.Context, tenant *backup.Tenant, node backup.NodeKey, network, label, channelID, version string) ([]byte, error)
 	Versions(ctx context.Context, tenant *backup.Tenant, node backup.NodeKey, network, label, channelID, before, limit string) ([]backup.VersionInfo, error)
