@@ -568,3 +568,52 @@ func TestChunkedBodyAtTheLimitWithTheBudgetAtTheLimit(t *testing.T) {
 	require.Equal(t, before, h.snapshot(), "a refused persist stores nothing")
 	require.Equal(t, http.StatusOK, h.persistChunked(n, "network=regtest&label=peers", randomBytes(t, limit-1)).status, "the refusal gave its budget back")
 }
+
+// TestUnprovenRequestsCountAgainstTheAddress: signed requests that never
+// prove themselves count against the client address like forged ones: a
+// flood of malformed 4 MiB persists is refused (429) once the address's
+// allowance is used, and so are oversized, mistyped and empty ones. A
+// proven reader's malformed query does not count. Nothing is stored.
+func TestUnprovenRequestsCountAgainstTheAddress(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, behindProxy, func(c *config.Config) { c.RatePerAddressPerMinute = 3 })
+	h.clock.AdvanceIntoNextMinute()
+	n := newNode(t)
+	const query = "/v1/persist?network=regtest&label=channel_manager"
+	before := h.snapshot()
+
+	big := randomBytes(t, 4<<20)
+	malformed := n.persistHeaders(big)
+	malformed["Public-Key"] = "zz" + n.pub[2:]
+	for i := 0; i < 3; i++ {
+		h.do(http.MethodPost, query, from("198.51.100.60", malformed), big).requireError(t, http.StatusBadRequest)
+	}
+	for i := 0; i < 10; i++ {
+		r := h.do(http.MethodPost, query, from("198.51.100.60", malformed), big)
+		r.requireError(t, http.StatusTooManyRequests)
+		r.requireRetryAfter(t)
+	}
+
+	const addr = "198.51.100.61"
+	small := randomBytes(t, 64)
+	mistyped := n.persistHeaders(small)
+	mistyped["Content-Type"] = "text/plain"
+	h.do(http.MethodPost, query, from(addr, mistyped), small).requireError(t, http.StatusUnsupportedMediaType)
+	h.do(http.MethodPost, query, from(addr, n.persistHeaders(nil)), nil).requireError(t, http.StatusBadRequest)
+	oversized := from(addr, n.persistHeaders(small))
+	oversized["Content-Length"] = fmt.Sprint(h.cfg.MaxBodyBytes + 1)
+	_, rd := h.sendHead(http.MethodPost, query, oversized)
+	resp, err := http.ReadResponse(rd, nil)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusRequestEntityTooLarge, resp.StatusCode)
+	h.do(http.MethodPost, query, from(addr, n.persistHeaders(small)), small).requireError(t, http.StatusTooManyRequests)
+	require.Equal(t, before, h.snapshot(), "refused persists store nothing")
+
+	// The token proves the node: its reader's mistakes are no probe.
+	tok := map[string]string{"Authorization": h.login(n)}
+	for i := 0; i < 5; i++ {
+		h.do(http.MethodGet, "/v1/list?network=nonet", from("198.51.100.62", tok), nil).requireError(t, http.StatusBadRequest)
+	}
+	require.Equal(t, http.StatusOK, h.do(http.MethodGet, "/v1/list?network=regtest", from("198.51.100.62", tok), nil).status)
+}
