@@ -9,7 +9,9 @@ import (
 	"mime"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
+	"unicode"
 
 	"github.com/gin-gonic/gin"
 	"golang.org/x/sync/semaphore"
@@ -346,7 +348,9 @@ func readJSON(c *gin.Context, dst any) error {
 }
 
 // checkUniqueKeys refuses a JSON object that names a field twice: decoders
-// disagree on which one wins, and a signature must cover one meaning.
+// disagree on which one wins, and a signature must cover one meaning. Keys
+// are compared as encoding/json matches them to fields, case-insensitively
+// (so "timestamp" and "Timestamp", or "k" and the Kelvin sign, are one).
 func checkUniqueKeys(raw []byte) error {
 	invalid := backup.Errorf(backup.EINVALID, "body is not a valid JSON object of the expected shape")
 	dec := json.NewDecoder(bytes.NewReader(raw))
@@ -360,16 +364,32 @@ func checkUniqueKeys(raw []byte) error {
 		if err != nil || !ok {
 			return invalid
 		}
-		if seen[key] {
+		folded := foldKey(key)
+		if seen[folded] {
 			return backup.Errorf(backup.EINVALID, "field %q appears twice", truncateKey(key))
 		}
-		seen[key] = true
+		seen[folded] = true
 		var skip json.RawMessage
 		if err := dec.Decode(&skip); err != nil {
 			return invalid
 		}
 	}
 	return nil
+}
+
+// foldKey maps every key encoding/json would match to one field to the same
+// string: each rune becomes the smallest of its Unicode simple case folding
+// orbit, so foldKey(a) == foldKey(b) exactly when strings.EqualFold(a, b).
+func foldKey(k string) string {
+	return strings.Map(func(r rune) rune {
+		for {
+			next := unicode.SimpleFold(r)
+			if next <= r {
+				return next
+			}
+			r = next
+		}
+	}, k)
 }
 
 func truncateKey(k string) string {

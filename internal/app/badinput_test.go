@@ -141,6 +141,10 @@ func TestAuthBadInput(t *testing.T) {
 		{"signed as number, sent as string", hdr, fmt.Sprintf(`{"timestamp":"%s","signature":%q}`, fmt.Sprint(now.Unix()), n.sign(fmt.Sprint(now.Unix())+"0")), 401},
 		{"garbage signature", hdr, `{"timestamp":` + ms + `,"signature":"!!!"}`, 401},
 		{"stale timestamp", hdr, string(n.challengeBody(now.Add(-24 * time.Hour))), 401},
+		// encoding/json matches keys case-insensitively: the second key
+		// would win, so the first must not pass unnoticed.
+		{"timestamp twice, in two cases", hdr, fmt.Sprintf(`{"timestamp":1,"Timestamp":%s,"signature":%q}`, ms, n.sign(ms)), 400},
+		{"signature twice, one with a long s", hdr, fmt.Sprintf(`{"timestamp":%s,"signature":"x","\u017fignature":%q}`, ms, n.sign(ms)), 400},
 	}
 	for _, tc := range challengeCases {
 		t.Run("challenge/"+tc.name, func(t *testing.T) {
@@ -172,6 +176,7 @@ func TestAuthBadInput(t *testing.T) {
 		{"signature by another key", hdr, fmt.Sprintf(`{"signature":%q}`, other.sign(c)), 401},
 		{"signature over something else", hdr, fmt.Sprintf(`{"signature":%q}`, n.sign(otherChallenge)), 401},
 		{"garbage signature", hdr, `{"signature":"ybndrfg8"}`, 401},
+		{"signature twice, in two cases", hdr, fmt.Sprintf(`{"signature":"x","SIGNATURE":%q}`, n.sign(c)), 400},
 	}
 	for _, tc := range responseCases {
 		t.Run("response/"+tc.name, func(t *testing.T) {
