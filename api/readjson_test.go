@@ -17,7 +17,7 @@ func TestCheckUniqueKeys(t *testing.T) {
 		`{"timestamp":1,"timestamp":2}`:          true,
 		`{"timestamp":1,"Timestamp":2}`:          true,
 		`{"TIMESTAMP":1,"timestamp":2}`:          true,
-		`{"timestamp":1,"\u0054imestamp":2}`:     true,  // an escape is the same key
+		`{"timestamp":1,"\u0074imestamp":2}`:     true,  // an escape is the same key
 		`{"k":1,"\u212a":2}`:                     true,  // Kelvin sign
 		"{\"k\":1,\"\u212a\":2}":                 true,  // ... sent as UTF-8
 		`{"signature":"a","\u017fignature":"b"}`: true,  // long s
