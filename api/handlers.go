@@ -9,7 +9,9 @@ import (
 	"mime"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
+	"unicode"
 
 	"github.com/gin-gonic/gin"
 	"golang.org/x/sync/semaphore"
@@ -97,8 +99,24 @@ func (h *handlers) authResponse(c *gin.Context) {
 }
 
 func (h *handlers) persist(c *gin.Context) {
+	// Everything but the body is checked first: a malformed request is
+	// refused without reading (or holding) an upload of up to MaxBodyBytes.
 	if err := requireMediaType(c, "application/octet-stream"); err != nil {
-		h.fail(c, err)
+		h.fail(c, h.refuseUnread(c, err))
+		return
+	}
+	req, err := backup.ParsePersistRequest(backup.PersistRequest{
+		Tenant:     tenantOf(c),
+		PublicKey:  c.GetHeader("Public-Key"),
+		SignedHash: c.GetHeader("Signed-Hash"),
+		Challenge:  c.GetHeader("Challenge"),
+		Network:    c.Query("network"),
+		Label:      c.Query("label"),
+		ChannelID:  c.Query("channelId"),
+		Address:    addressOf(c),
+	})
+	if err != nil {
+		h.fail(c, h.refuseUnread(c, err))
 		return
 	}
 	body, release, err := h.readPersistBody(c)
@@ -107,17 +125,7 @@ func (h *handlers) persist(c *gin.Context) {
 		return
 	}
 	defer release()
-	res, err := h.deps.Backup.Persist(c.Request.Context(), backup.PersistRequest{
-		Tenant:     tenantOf(c),
-		PublicKey:  c.GetHeader("Public-Key"),
-		SignedHash: c.GetHeader("Signed-Hash"),
-		Challenge:  c.GetHeader("Challenge"),
-		Network:    c.Query("network"),
-		Label:      c.Query("label"),
-		ChannelID:  c.Query("channelId"),
-		Body:       body,
-		Address:    addressOf(c),
-	})
+	res, err := h.deps.Backup.Persist(c.Request.Context(), req, body)
 	if err != nil {
 		h.fail(c, err)
 		return
@@ -188,11 +196,13 @@ func (h *handlers) readPersistBody(c *gin.Context) (body []byte, release func(),
 			h.inFlight.Release(held)
 		}
 	}
-	// A declared length is the final size; without one, read one byte past
-	// the limit to tell "too large" from "exactly the limit".
+	// A declared length is the final size; without one, read up to the limit
+	// and then probe for one byte more (below). The budget never gives one
+	// body more than the limit: with IN_FLIGHT_BYTES == MAX_BODY_BYTES a
+	// limit+1 reservation could never be met.
 	want := declared
 	if want < 0 {
-		want = limit + 1
+		want = limit
 	}
 	var buf []byte
 	for {
@@ -218,23 +228,43 @@ func (h *handlers) readPersistBody(c *gin.Context) (body []byte, release func(),
 			return nil, nil, backup.Errorf(backup.EINVALID, "could not read body")
 		}
 	}
-	switch {
-	case declared >= 0 && int64(len(buf)) < declared:
+	if declared >= 0 && int64(len(buf)) < declared {
 		release()
 		return nil, nil, backup.Errorf(backup.EINVALID, "body shorter than its Content-Length")
-	case int64(len(buf)) > limit:
-		release()
-		return nil, nil, h.refuseUnread(c, backup.Errorf(backup.ETOOLARGE, "body is over the limit of %d bytes", limit))
+	}
+	if declared < 0 && int64(len(buf)) == limit {
+		// A body without a length that filled the limit: one more byte
+		// makes it too large. The probe is a local byte, not budget.
+		var probe [1]byte
+		n, err := io.ReadFull(c.Request.Body, probe[:])
+		if n > 0 {
+			release()
+			return nil, nil, h.refuseUnread(c, backup.Errorf(backup.ETOOLARGE, "body is over the limit of %d bytes", limit))
+		}
+		if err != io.EOF {
+			release()
+			return nil, nil, backup.Errorf(backup.EINVALID, "could not read body")
+		}
 	}
 	return buf, release, nil
 }
 
-// takeBudget waits up to InFlightWait for n bytes of the in-flight budget.
+// takeBudget waits up to InFlightWait for n bytes of the in-flight budget;
+// an InFlightWait of 0 takes them only if they are free now.
 func (h *handlers) takeBudget(c *gin.Context, n int64) error {
+	busy := &backup.Error{Code: backup.EUNAVAILABLE, Message: "server busy: too many uploads in flight, retry shortly", RetryAfter: time.Second}
+	if h.deps.InFlightWait <= 0 {
+		// Acquire on an already expired context fails even when the
+		// budget is free, so "no wait" must not go through it.
+		if !h.inFlight.TryAcquire(n) {
+			return busy
+		}
+		return nil
+	}
 	ctx, cancel := context.WithTimeout(c.Request.Context(), h.deps.InFlightWait)
 	defer cancel()
 	if err := h.inFlight.Acquire(ctx, n); err != nil {
-		return &backup.Error{Code: backup.EUNAVAILABLE, Message: "server busy: too many uploads in flight, retry shortly", RetryAfter: time.Second}
+		return busy
 	}
 	return nil
 }
@@ -321,7 +351,9 @@ func readJSON(c *gin.Context, dst any) error {
 }
 
 // checkUniqueKeys refuses a JSON object that names a field twice: decoders
-// disagree on which one wins, and a signature must cover one meaning.
+// disagree on which one wins, and a signature must cover one meaning. Keys
+// are compared as encoding/json matches them to fields, case-insensitively
+// (so "timestamp" and "Timestamp", or "k" and the Kelvin sign, are one).
 func checkUniqueKeys(raw []byte) error {
 	invalid := backup.Errorf(backup.EINVALID, "body is not a valid JSON object of the expected shape")
 	dec := json.NewDecoder(bytes.NewReader(raw))
@@ -335,16 +367,32 @@ func checkUniqueKeys(raw []byte) error {
 		if err != nil || !ok {
 			return invalid
 		}
-		if seen[key] {
+		folded := foldKey(key)
+		if seen[folded] {
 			return backup.Errorf(backup.EINVALID, "field %q appears twice", truncateKey(key))
 		}
-		seen[key] = true
+		seen[folded] = true
 		var skip json.RawMessage
 		if err := dec.Decode(&skip); err != nil {
 			return invalid
 		}
 	}
 	return nil
+}
+
+// foldKey maps every key encoding/json would match to one field to the same
+// string: each rune becomes the smallest of its Unicode simple case folding
+// orbit, so foldKey(a) == foldKey(b) exactly when strings.EqualFold(a, b).
+func foldKey(k string) string {
+	return strings.Map(func(r rune) rune {
+		for {
+			next := unicode.SimpleFold(r)
+			if next <= r {
+				return next
+			}
+			r = next
+		}
+	}, k)
 }
 
 func truncateKey(k string) string {

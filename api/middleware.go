@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -170,8 +171,11 @@ func (h *handlers) countAddress(c *gin.Context) {
 }
 
 // guardAddress refuses a request from an address over its limit before any
-// proof is checked, and counts the request against the address when its
-// proof (signature or token) fails.
+// proof is checked, and counts the request against the address when it did
+// not prove itself: a malformed request (400, 413, 415) costs the server as
+// much as a forged one (401), so a flood of either uses up the address's
+// allowance. Refusals after a proof, or that are not the client's doing
+// (403, 404, 409, 429, 503), do not count.
 func (h *handlers) guardAddress(c *gin.Context) {
 	t, addr := tenantOf(c), addressOf(c)
 	if err := h.deps.Limiter.CheckAddress(c.Request.Context(), t, addr); err != nil {
@@ -179,11 +183,33 @@ func (h *handlers) guardAddress(c *gin.Context) {
 		return
 	}
 	c.Next()
-	if c.Writer.Status() == http.StatusUnauthorized {
-		if err := h.deps.Limiter.HitAddress(c.Request.Context(), t, addr); err != nil && backup.ErrorCode(err) != backup.ERATELIMITED {
-			h.deps.Logger.Warn("counting a failed proof", "error", err)
+	if unproven(c) {
+		// Counted even when the client has gone: a refusal that drained
+		// and closed the connection (refuseUnread), or a prober that hangs
+		// up at once, has cancelled the request's context.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Request.Context()), countTimeout)
+		defer cancel()
+		if err := h.deps.Limiter.HitAddress(ctx, t, addr); err != nil && backup.ErrorCode(err) != backup.ERATELIMITED {
+			h.deps.Logger.Warn("counting a request that failed to prove itself", "error", err)
 		}
 	}
+}
+
+// countTimeout bounds counting a refused request once its client is gone.
+const countTimeout = 5 * time.Second
+
+// unproven says whether a finished request was refused before it proved a
+// node's key. A token route's 400 after its token checked out is an honest
+// wallet's mistake, not a probe, so it does not count.
+func unproven(c *gin.Context) bool {
+	switch c.Writer.Status() {
+	case http.StatusUnauthorized:
+		return true
+	case http.StatusBadRequest, http.StatusRequestEntityTooLarge, http.StatusUnsupportedMediaType:
+		_, proven := c.Get(ctxNode)
+		return !proven
+	}
+	return false
 }
 
 // limitNode counts a proven read against the node.

@@ -18,7 +18,7 @@ import (
 
 // BackupService is what the object handlers need.
 type BackupService interface {
-	Persist(ctx context.Context, req backup.PersistRequest) (backup.PersistResult, error)
+	Persist(ctx context.Context, p backup.ParsedPersist, body []byte) (backup.PersistResult, error)
 	List(ctx context.Context, tenant *backup.Tenant, node backup.NodeKey, network, fileGroup string) (backup.Listing, error)
 	Retrieve(ctx context.Context, tenant *backup.Tenant, node backup.NodeKey, network, label, channelID, version string) ([]byte, error)
 	Versions(ctx context.Context, tenant *backup.Tenant, node backup.NodeKey, network, label, channelID, before, limit string) ([]backup.VersionInfo, error)
@@ -84,11 +84,13 @@ const (
 	PolicyLogin Policy = "login"
 	// PolicySigned routes carry the node's signature in each request. An
 	// address over its limit is refused before the signature is checked; a
-	// failed signature counts against it. Node limits apply in the write.
+	// failed signature or a malformed request counts against it. Node
+	// limits apply in the write.
 	PolicySigned Policy = "signed"
 	// PolicyToken routes need a bearer token from auth/response: refused for
-	// an address over its limit, failed tokens count against the address,
-	// and each proven request counts against the node.
+	// an address over its limit, failed tokens (and requests refused before
+	// their token) count against the address, and each proven request
+	// counts against the node.
 	PolicyToken Policy = "token"
 	// PolicyRead is PolicyToken for the reads of a restore (list, and
 	// retrieve, which it repeats for every object): the read's own query

@@ -141,6 +141,10 @@ func TestAuthBadInput(t *testing.T) {
 		{"signed as number, sent as string", hdr, fmt.Sprintf(`{"timestamp":"%s","signature":%q}`, fmt.Sprint(now.Unix()), n.sign(fmt.Sprint(now.Unix())+"0")), 401},
 		{"garbage signature", hdr, `{"timestamp":` + ms + `,"signature":"!!!"}`, 401},
 		{"stale timestamp", hdr, string(n.challengeBody(now.Add(-24 * time.Hour))), 401},
+		// encoding/json matches keys case-insensitively: the second key
+		// would win, so the first must not pass unnoticed.
+		{"timestamp twice, in two cases", hdr, fmt.Sprintf(`{"timestamp":1,"Timestamp":%s,"signature":%q}`, ms, n.sign(ms)), 400},
+		{"signature twice, one with a long s", hdr, fmt.Sprintf(`{"timestamp":%s,"signature":"x","\u017fignature":%q}`, ms, n.sign(ms)), 400},
 	}
 	for _, tc := range challengeCases {
 		t.Run("challenge/"+tc.name, func(t *testing.T) {
@@ -172,6 +176,7 @@ func TestAuthBadInput(t *testing.T) {
 		{"signature by another key", hdr, fmt.Sprintf(`{"signature":%q}`, other.sign(c)), 401},
 		{"signature over something else", hdr, fmt.Sprintf(`{"signature":%q}`, n.sign(otherChallenge)), 401},
 		{"garbage signature", hdr, `{"signature":"ybndrfg8"}`, 401},
+		{"signature twice, in two cases", hdr, fmt.Sprintf(`{"signature":"x","SIGNATURE":%q}`, n.sign(c)), 400},
 	}
 	for _, tc := range responseCases {
 		t.Run("response/"+tc.name, func(t *testing.T) {
@@ -229,4 +234,53 @@ func TestReadBadInput(t *testing.T) {
 	}
 	r := h.do(http.MethodGet, "/v1/retrieve?network=regtest&label=ping", auth(tok), nil)
 	require.Equal(t, body, r.body, "the owner still reads its bytes")
+}
+
+// TestMalformedPersistIsAnsweredBeforeItsBody: a persist whose headers or
+// query are wrong is refused before its body is read. A client that declares
+// 4 MiB and never sends a byte of them still gets its answer.
+func TestMalformedPersistIsAnsweredBeforeItsBody(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	n := newNode(t)
+	before := h.snapshot()
+	cases := []struct {
+		name, query, header, value string
+		status                     int
+		message                    string
+	}{
+		{"bad Public-Key", "network=regtest&label=ping", "Public-Key", "zz" + n.pub[2:], 400, "Public-Key"},
+		{"unknown network", "network=mainnet&label=ping", "", "", 400, "network"},
+		{"monitor without channelId", "network=regtest&label=channel_monitor", "", "", 400, "channelId"},
+		{"missing Signed-Hash", "network=regtest&label=ping", "Signed-Hash", "", 400, "Signed-Hash"},
+		{"bad Challenge", "network=regtest&label=ping", "Challenge", "abcd", 400, "Challenge"},
+		{"wrong Content-Type", "network=regtest&label=ping", "Content-Type", "text/plain", 415, "Content-Type"},
+	}
+	t.Run("group", func(t *testing.T) {
+		for _, tc := range cases {
+			t.Run(tc.name, func(t *testing.T) {
+				t.Parallel()
+				hdr := n.persistHeaders([]byte("never sent"))
+				hdr["Content-Length"] = fmt.Sprint(4 << 20)
+				if tc.header != "" {
+					hdr[tc.header] = tc.value
+					if tc.value == "" {
+						delete(hdr, tc.header)
+					}
+				}
+				conn, rd := h.sendHead(http.MethodPost, "/v1/persist?"+tc.query, hdr)
+				// Only a guard: a server that waits for the body fails the
+				// test here instead of hanging it until its READ_TIMEOUT.
+				require.NoError(t, conn.SetReadDeadline(time.Now().Add(30*time.Second)))
+				resp, err := http.ReadResponse(rd, nil)
+				require.NoError(t, err, "the answer must come without the body")
+				b, err := io.ReadAll(resp.Body)
+				require.NoError(t, err)
+				resp.Body.Close()
+				msg := response{status: resp.StatusCode, header: resp.Header, body: b}.requireError(t, tc.status)
+				require.Contains(t, msg, tc.message)
+			})
+		}
+	})
+	require.Equal(t, before, h.snapshot(), "a refused persist stores nothing")
 }

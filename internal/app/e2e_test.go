@@ -300,6 +300,58 @@ func TestLiveChallengesAreCapped(t *testing.T) {
 	h.respond(h.url, n, cs[7]).json(t)
 }
 
+// TestLiveChallengesAreCappedUnderConcurrency: 60 identical challenge
+// requests at once leave at most five live challenges, each of which works.
+func TestLiveChallengesAreCappedUnderConcurrency(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	n := newNode(t)
+	body := n.challengeBody(h.clock.Now())
+	const requests = 60
+	start := make(chan struct{})
+	statuses := make(chan int, requests)
+	var wg sync.WaitGroup
+	for i := 0; i < requests; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			req, err := http.NewRequest(http.MethodPost, h.url+"/v1/auth/challenge", bytes.NewReader(body))
+			if err != nil {
+				statuses <- -1
+				return
+			}
+			req.Header.Set("Public-Key", n.pub)
+			resp, err := h.http.Do(req)
+			if err != nil {
+				statuses <- -1
+				return
+			}
+			resp.Body.Close()
+			statuses <- resp.StatusCode
+		}()
+	}
+	close(start)
+	wg.Wait()
+	close(statuses)
+	for s := range statuses {
+		require.Equal(t, http.StatusOK, s)
+	}
+	require.Equal(t, 5, h.count("auth_challenges"), "exactly the cap is live")
+	var live []string
+	rows, err := h.pool.Query(context.Background(), `SELECT encode(challenge, 'hex') FROM auth_challenges`)
+	require.NoError(t, err)
+	for rows.Next() {
+		var c string
+		require.NoError(t, rows.Scan(&c))
+		live = append(live, c)
+	}
+	require.NoError(t, rows.Err())
+	for _, c := range live {
+		h.respond(h.url, n, c).json(t)
+	}
+}
+
 func TestChallengeIsSingleUse(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)

@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -473,4 +474,149 @@ func TestTricklingUploadsHoldOnlyWhatTheySent(t *testing.T) {
 	for _, pw := range pipes {
 		pw.CloseWithError(io.ErrUnexpectedEOF)
 	}
+}
+
+// persistChunked sends body as n without a Content-Length (chunked), as a
+// client streaming its upload does.
+func (h *harness) persistChunked(n node, query string, body []byte) response {
+	h.t.Helper()
+	req, err := http.NewRequest(http.MethodPost, h.url+"/v1/persist?"+query, io.MultiReader(bytes.NewReader(body)))
+	require.NoError(h.t, err)
+	req.ContentLength = -1
+	for k, v := range n.persistHeaders(body) {
+		req.Header.Set(k, v)
+	}
+	resp, err := h.http.Do(req)
+	require.NoError(h.t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(h.t, err)
+	return response{status: resp.StatusCode, header: resp.Header, body: b}
+}
+
+// sendHead opens a connection and writes only the head of a request: its
+// body is the caller's to send, or never to send.
+func (h *harness) sendHead(method, target string, header map[string]string) (net.Conn, *bufio.Reader) {
+	h.t.Helper()
+	conn, err := net.Dial("tcp", strings.TrimPrefix(h.url, "http://"))
+	require.NoError(h.t, err)
+	h.t.Cleanup(func() { _ = conn.Close() })
+	var head strings.Builder
+	fmt.Fprintf(&head, "%s %s HTTP/1.1\r\nHost: x\r\n", method, target)
+	for k, v := range header {
+		fmt.Fprintf(&head, "%s: %s\r\n", k, v)
+	}
+	head.WriteString("\r\n")
+	_, err = conn.Write([]byte(head.String()))
+	require.NoError(h.t, err)
+	return conn, bufio.NewReader(conn)
+}
+
+// TestInFlightWaitZeroDoesNotWait: IN_FLIGHT_WAIT=0 means a persist takes
+// the in-flight budget if it is free now, else gets 503 at once. An idle
+// server accepts persists, also ones that take their budget in several
+// steps.
+func TestInFlightWaitZeroDoesNotWait(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, func(c *config.Config) { c.MaxBodyBytes, c.InFlightBytes, c.InFlightWait = 64<<10, 64<<10, 0 })
+	n := newNode(t)
+	require.Equal(t, http.StatusOK, h.persistRaw(n, "network=regtest&label=ping", randomBytes(t, 1024)).status, "an idle server has room")
+	require.Equal(t, http.StatusOK, h.persistChunked(n, "network=regtest&label=peers", randomBytes(t, 40<<10)).status)
+	require.Equal(t, http.StatusOK, h.persistRaw(n, "network=regtest&label=channel_manager", randomBytes(t, 64<<10)).status, "a body of the whole budget")
+
+	// An upload of 16 KiB takes its whole buffer from the budget before its
+	// first read, and the server's "100 Continue" is that first read.
+	held := randomBytes(t, 16<<10)
+	hdr := n.persistHeaders(held)
+	hdr["Content-Length"], hdr["Expect"] = fmt.Sprint(len(held)), "100-continue"
+	conn, rd := h.sendHead(http.MethodPost, "/v1/persist?network=regtest&label=bitkit_wallet", hdr)
+	cont, err := http.ReadResponse(rd, nil)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusContinue, cont.StatusCode)
+
+	// 48 KiB are free: a 48 KiB body fits, a 64 KiB one is refused at once.
+	require.Equal(t, http.StatusOK, h.persistRaw(n, "network=regtest&label=addresses", randomBytes(t, 48<<10)).status)
+	before := h.snapshot()
+	r := h.persistRaw(n, "network=regtest&label=channel_manager", randomBytes(t, 64<<10))
+	r.requireError(t, http.StatusServiceUnavailable)
+	require.Equal(t, "1", r.header.Get("Retry-After"))
+	require.Equal(t, before, h.snapshot(), "a refused persist stores nothing")
+
+	_, err = conn.Write(held)
+	require.NoError(t, err)
+	resp, err := http.ReadResponse(rd, nil)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Equal(t, http.StatusOK, h.persistRaw(n, "network=regtest&label=channel_manager", randomBytes(t, 64<<10)).status, "the budget is free again")
+}
+
+// TestChunkedBodyAtTheLimitWithTheBudgetAtTheLimit: with IN_FLIGHT_BYTES ==
+// MAX_BODY_BYTES, a body without a length of exactly the limit is accepted
+// and one byte more is 413 (not 503): telling the two apart takes no budget
+// beyond the limit.
+func TestChunkedBodyAtTheLimitWithTheBudgetAtTheLimit(t *testing.T) {
+	t.Parallel()
+	const limit = 64 << 10
+	h := newHarness(t, func(c *config.Config) { c.MaxBodyBytes, c.InFlightBytes = limit, limit })
+	n := newNode(t)
+
+	body := randomBytes(t, limit)
+	require.Equal(t, http.StatusOK, h.persistChunked(n, "network=regtest&label=channel_manager", body).status)
+	tok := map[string]string{"Authorization": h.login(n)}
+	require.Equal(t, body, h.do(http.MethodGet, "/v1/retrieve?network=regtest&label=channel_manager", tok, nil).body)
+
+	before := h.snapshot()
+	h.persistChunked(n, "network=regtest&label=peers", randomBytes(t, limit+1)).requireError(t, http.StatusRequestEntityTooLarge)
+	require.Equal(t, before, h.snapshot(), "a refused persist stores nothing")
+	require.Equal(t, http.StatusOK, h.persistChunked(n, "network=regtest&label=peers", randomBytes(t, limit-1)).status, "the refusal gave its budget back")
+}
+
+// TestUnprovenRequestsCountAgainstTheAddress: signed requests that never
+// prove themselves count against the client address like forged ones: a
+// flood of malformed 4 MiB persists is refused (429) once the address's
+// allowance is used, and so are oversized, mistyped and empty ones. A
+// proven reader's malformed query does not count. Nothing is stored.
+func TestUnprovenRequestsCountAgainstTheAddress(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, behindProxy, func(c *config.Config) { c.RatePerAddressPerMinute = 3 })
+	h.clock.AdvanceIntoNextMinute()
+	n := newNode(t)
+	const query = "/v1/persist?network=regtest&label=channel_manager"
+	before := h.snapshot()
+
+	big := randomBytes(t, 4<<20)
+	malformed := n.persistHeaders(big)
+	malformed["Public-Key"] = "zz" + n.pub[2:]
+	for i := 0; i < 3; i++ {
+		h.do(http.MethodPost, query, from("198.51.100.60", malformed), big).requireError(t, http.StatusBadRequest)
+	}
+	for i := 0; i < 10; i++ {
+		r := h.do(http.MethodPost, query, from("198.51.100.60", malformed), big)
+		r.requireError(t, http.StatusTooManyRequests)
+		r.requireRetryAfter(t)
+	}
+
+	const addr = "198.51.100.61"
+	small := randomBytes(t, 64)
+	mistyped := n.persistHeaders(small)
+	mistyped["Content-Type"] = "text/plain"
+	h.do(http.MethodPost, query, from(addr, mistyped), small).requireError(t, http.StatusUnsupportedMediaType)
+	h.do(http.MethodPost, query, from(addr, n.persistHeaders(nil)), nil).requireError(t, http.StatusBadRequest)
+	oversized := from(addr, n.persistHeaders(small))
+	oversized["Content-Length"] = fmt.Sprint(h.cfg.MaxBodyBytes + 1)
+	_, rd := h.sendHead(http.MethodPost, query, oversized)
+	resp, err := http.ReadResponse(rd, nil)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusRequestEntityTooLarge, resp.StatusCode)
+	h.do(http.MethodPost, query, from(addr, n.persistHeaders(small)), small).requireError(t, http.StatusTooManyRequests)
+	require.Equal(t, before, h.snapshot(), "refused persists store nothing")
+
+	// The token proves the node: its reader's mistakes are no probe.
+	tok := map[string]string{"Authorization": h.login(n)}
+	for i := 0; i < 5; i++ {
+		h.do(http.MethodGet, "/v1/list?network=nonet", from("198.51.100.62", tok), nil).requireError(t, http.StatusBadRequest)
+	}
+	require.Equal(t, http.StatusOK, h.do(http.MethodGet, "/v1/list?network=regtest", from("198.51.100.62", tok), nil).status)
 }

@@ -111,8 +111,8 @@ func NewService(store ObjectStore, clock Clock, retain int, paced func(TenantID,
 	return &Service{store: store, clock: clock, now: clock.Now, retain: retain, paced: paced}
 }
 
-// PersistRequest carries a persist request's values as they came off the
-// wire; Persist validates every one.
+// PersistRequest carries a persist request's headers and query as they came
+// off the wire; ParsePersistRequest validates every one.
 type PersistRequest struct {
 	Tenant     *Tenant
 	PublicKey  string
@@ -121,9 +121,36 @@ type PersistRequest struct {
 	Network    string
 	Label      string
 	ChannelID  string
-	Body       []byte
 	// Address is the client's address as counted by rate limits.
 	Address string
+}
+
+// ParsedPersist is a persist request whose headers and query are valid; only
+// ParsePersistRequest makes one, so Persist never sees an unchecked one.
+type ParsedPersist struct {
+	req PersistRequest
+	key ObjectKey
+}
+
+// ParsePersistRequest checks everything of a persist request but its body.
+// It needs no body, so a server can refuse a malformed request before it
+// reads (and holds) an upload of up to MAX_BODY_BYTES.
+func ParsePersistRequest(req PersistRequest) (ParsedPersist, error) {
+	node, err := ParseNodeKey(req.PublicKey)
+	if err != nil {
+		return ParsedPersist{}, err
+	}
+	key, err := ParseObjectKey(req.Tenant, node, req.Network, req.Label, req.ChannelID)
+	if err != nil {
+		return ParsedPersist{}, err
+	}
+	if req.SignedHash == "" {
+		return ParsedPersist{}, Errorf(EINVALID, "missing Signed-Hash header")
+	}
+	if err := validateChallenge(req.Challenge); err != nil {
+		return ParsedPersist{}, err
+	}
+	return ParsedPersist{req: req, key: key}, nil
 }
 
 // PersistResult is the reply to an accepted persist.
@@ -138,35 +165,24 @@ type PersistResult struct {
 	Waited time.Duration
 }
 
-// Persist verifies that the node signed the SHA-256 of the body, stores the
-// body as the object's next version, and signs the client's challenge. A body
-// equal to the latest version is a retry and succeeds without a new version;
-// a body the node uploaded before otherwise is a replay and is refused.
-func (s *Service) Persist(ctx context.Context, req PersistRequest) (PersistResult, error) {
-	node, err := ParseNodeKey(req.PublicKey)
-	if err != nil {
-		return PersistResult{}, err
+// Persist verifies that the node signed the SHA-256 of body, stores body as
+// the object's next version, and signs the client's challenge. A body equal
+// to the latest version is a retry and succeeds without a new version; a
+// body the node uploaded before otherwise is a replay and is refused.
+func (s *Service) Persist(ctx context.Context, p ParsedPersist, body []byte) (PersistResult, error) {
+	if p.req.Tenant == nil {
+		return PersistResult{}, errors.New("persist of a request ParsePersistRequest did not make")
 	}
-	key, err := ParseObjectKey(req.Tenant, node, req.Network, req.Label, req.ChannelID)
-	if err != nil {
-		return PersistResult{}, err
-	}
-	if req.SignedHash == "" {
-		return PersistResult{}, Errorf(EINVALID, "missing Signed-Hash header")
-	}
-	if err := validateChallenge(req.Challenge); err != nil {
-		return PersistResult{}, err
-	}
-	if len(req.Body) == 0 {
+	if len(body) == 0 {
 		return PersistResult{}, Errorf(EINVALID, "empty body")
 	}
-
-	sum := sha256.Sum256(req.Body)
+	req, node := p.req, p.key.Node
+	sum := sha256.Sum256(body)
 	if err := VerifyNodeSignature(node, hex.EncodeToString(sum[:]), req.SignedHash); err != nil {
 		return PersistResult{}, err
 	}
 	limits := req.Tenant.writeLimits(node, req.Address)
-	res, err := s.store.PutObject(ctx, key, req.Body, sum, s.now(), s.retain, limits)
+	res, err := s.store.PutObject(ctx, p.key, body, sum, s.now(), s.retain, limits)
 	var waited time.Duration
 	if err == nil && res.Wait > 0 {
 		// The node proved its key and is over its allowance: its turn is
@@ -178,7 +194,7 @@ func (s *Service) Persist(ctx context.Context, req PersistRequest) (PersistResul
 			return PersistResult{}, Errorf(EUNAVAILABLE, "request ended while waiting for its turn")
 		}
 		limits.NodePerMinute = 0
-		res, err = s.store.PutObject(ctx, key, req.Body, sum, s.now(), s.retain, limits)
+		res, err = s.store.PutObject(ctx, p.key, body, sum, s.now(), s.retain, limits)
 	}
 	if err != nil {
 		return PersistResult{}, err

@@ -39,7 +39,7 @@ type Config struct {
 	MaxBodyBytes    int64         // MAX_BODY_BYTES: largest persist body accepted
 	RetainVersions  int64         // RETAIN_VERSIONS: versions per object whose bytes are kept
 	InFlightBytes   int64         // IN_FLIGHT_BYTES: persist bodies held in memory at once, all requests together
-	InFlightWait    time.Duration // IN_FLIGHT_WAIT: how long a persist waits for room before a 503
+	InFlightWait    time.Duration // IN_FLIGHT_WAIT: how long a persist waits for room before a 503 (0: no wait)
 	TimestampWindow time.Duration // TIMESTAMP_WINDOW: how far a signed login timestamp may be from the server clock
 	CacheTTL        time.Duration // CACHE_TTL: how long a replica answers from what it read of a tenant or a session
 

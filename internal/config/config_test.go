@@ -99,3 +99,23 @@ func TestCacheTTL(t *testing.T) {
 	_, err = Default().FromEnv(env(with("soon")))
 	require.ErrorContains(t, err, "CACHE_TTL")
 }
+
+// TestInFlightWait: 0 is valid and means a persist does not wait for room
+// (api takes the budget only if it is free at once); negative is refused.
+func TestInFlightWait(t *testing.T) {
+	t.Parallel()
+	secret, public, err := GenerateKeyPair()
+	require.NoError(t, err)
+	with := func(v string) map[string]string {
+		return map[string]string{"SECRET_KEY": secret, "PUBLIC_KEY": public, "DATABASE_URL": "postgres://x", "IN_FLIGHT_WAIT": v}
+	}
+	for v, want := range map[string]time.Duration{"0": 0, "0s": 0, "500ms": 500 * time.Millisecond} {
+		cfg, err := Default().FromEnv(env(with(v)))
+		require.NoError(t, err, v)
+		require.Equal(t, want, cfg.InFlightWait, v)
+		require.NoError(t, cfg.Validate(), v)
+	}
+	cfg, err := Default().FromEnv(env(with("-1s")))
+	require.NoError(t, err)
+	require.ErrorContains(t, cfg.Validate(), "IN_FLIGHT_WAIT must not be negative")
+}

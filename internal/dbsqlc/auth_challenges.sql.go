@@ -41,6 +41,8 @@ type ChallengeCreateParams struct {
 // Inserts a new challenge and, in the same statement, drops the node's
 // expired ones and all but its newest @keep_existing live ones, so a node can
 // neither pile up rows nor make a response check more than keep_existing+1.
+// Exact under concurrency only after ChallengeLockNode in the same
+// (read committed) transaction.
 func (q *Queries) ChallengeCreate(ctx context.Context, arg ChallengeCreateParams) error {
 	_, err := q.db.Exec(ctx, challengeCreate,
 		arg.Challenge,
@@ -98,4 +100,27 @@ func (q *Queries) ChallengeListLive(ctx context.Context, arg ChallengeListLivePa
 		return nil, err
 	}
 	return items, nil
+}
+
+const challengeLockNode = `-- name: ChallengeLockNode :exec
+SELECT pg_advisory_xact_lock(1667787879, hashtext(($1::bigint)::text || '/' || encode($2::bytea, 'hex')))
+`
+
+type ChallengeLockNodeParams struct {
+	TenantID int64
+	NodeKey  []byte
+}
+
+// Holds the node's challenge lock until the transaction ends, so one node's
+// ChallengeCreate statements run one after another. It must be a statement
+// of its own, before ChallengeCreate: a statement reads from the snapshot
+// it started with, so a lock taken inside ChallengeCreate would still leave
+// it blind to challenges committed while it waited, and concurrent creations
+// would each keep keep_existing rows of their own. Two-key form (class
+// 'chlg', hash of tenant and node): apart from the one-key locks of
+// housekeeping and goose; two nodes whose hashes collide merely wait for
+// each other.
+func (q *Queries) ChallengeLockNode(ctx context.Context, arg ChallengeLockNodeParams) error {
+	_, err := q.db.Exec(ctx, challengeLockNode, arg.TenantID, arg.NodeKey)
+	return err
 }

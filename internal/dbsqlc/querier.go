@@ -16,9 +16,21 @@ type Querier interface {
 	// Inserts a new challenge and, in the same statement, drops the node's
 	// expired ones and all but its newest @keep_existing live ones, so a node can
 	// neither pile up rows nor make a response check more than keep_existing+1.
+	// Exact under concurrency only after ChallengeLockNode in the same
+	// (read committed) transaction.
 	ChallengeCreate(ctx context.Context, arg ChallengeCreateParams) error
 	ChallengeDeleteExpired(ctx context.Context, now time.Time) (int64, error)
 	ChallengeListLive(ctx context.Context, arg ChallengeListLiveParams) ([][]byte, error)
+	// Holds the node's challenge lock until the transaction ends, so one node's
+	// ChallengeCreate statements run one after another. It must be a statement
+	// of its own, before ChallengeCreate: a statement reads from the snapshot
+	// it started with, so a lock taken inside ChallengeCreate would still leave
+	// it blind to challenges committed while it waited, and concurrent creations
+	// would each keep keep_existing rows of their own. Two-key form (class
+	// 'chlg', hash of tenant and node): apart from the one-key locks of
+	// housekeeping and goose; two nodes whose hashes collide merely wait for
+	// each other.
+	ChallengeLockNode(ctx context.Context, arg ChallengeLockNodeParams) error
 	// One replica at a time: a transaction-scoped advisory lock, released at
 	// commit, so a replica that dies mid-run holds nothing.
 	HousekeepingLock(ctx context.Context) (bool, error)

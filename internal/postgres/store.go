@@ -216,15 +216,27 @@ func (s *Store) ListObjectKeys(ctx context.Context, tenant backup.TenantID, node
 	return keys, nil
 }
 
-// CreateChallenge stores a challenge and prunes the node's old ones.
+// CreateChallenge stores a challenge and prunes the node's old ones. The
+// node's creations take turns (ChallengeLockNode), each in a read committed
+// transaction whose prune sees every challenge committed before it: without
+// that, concurrent logins of one node each pruned to keepExisting in their
+// own snapshot and left more than keepExisting+1 live. Read committed is
+// asked for, not assumed: under a stricter default the prune would read the
+// snapshot taken before the lock was granted.
 func (s *Store) CreateChallenge(ctx context.Context, tenant backup.TenantID, node backup.NodeKey, challenge []byte, now, expires time.Time, keepExisting int) error {
-	err := s.q.ChallengeCreate(ctx, dbsqlc.ChallengeCreateParams{
-		TenantID:     int64(tenant),
-		NodeKey:      node[:],
-		Now:          now,
-		KeepExisting: int32(keepExisting),
-		Challenge:    challenge,
-		ExpiresAt:    expires,
+	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, func(tx pgx.Tx) error {
+		q := s.q.WithTx(tx)
+		if err := q.ChallengeLockNode(ctx, dbsqlc.ChallengeLockNodeParams{TenantID: int64(tenant), NodeKey: node[:]}); err != nil {
+			return err
+		}
+		return q.ChallengeCreate(ctx, dbsqlc.ChallengeCreateParams{
+			TenantID:     int64(tenant),
+			NodeKey:      node[:],
+			Now:          now,
+			KeepExisting: int32(keepExisting),
+			Challenge:    challenge,
+			ExpiresAt:    expires,
+		})
 	})
 	return interpretError(err)
 }
