@@ -258,6 +258,18 @@ func (h *harness) count(table string) int {
 	return n
 }
 
+// metrics scrapes the first server's admin listener.
+func (h *harness) metrics() string {
+	h.t.Helper()
+	resp, err := h.http.Get("http://" + h.app.AdminAddr() + "/metrics")
+	require.NoError(h.t, err)
+	defer resp.Body.Close()
+	require.Equal(h.t, http.StatusOK, resp.StatusCode)
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(h.t, err)
+	return string(b)
+}
+
 // response is a raw HTTP answer.
 type response struct {
 	status int

@@ -160,15 +160,7 @@ func TestMetricsMoveWithTraffic(t *testing.T) {
 	h := newHarness(t, func(c *config.Config) { c.RatePerAddressPerMinute = 2 })
 	h.clock.AdvanceIntoNextMinute()
 	n := newNode(t)
-	scrape := func() string {
-		resp, err := h.http.Get("http://" + h.app.AdminAddr() + "/metrics")
-		require.NoError(t, err)
-		defer resp.Body.Close()
-		require.Equal(t, http.StatusOK, resp.StatusCode)
-		b, err := io.ReadAll(resp.Body)
-		require.NoError(t, err)
-		return string(b)
-	}
+	scrape := h.metrics
 	before := scrape()
 	require.NotContains(t, before, `route="/v1/persist"`)
 
