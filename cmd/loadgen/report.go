@@ -84,10 +84,13 @@ type ratios struct {
 	RPS *float64 `json:"rps"`
 	P50 *float64 `json:"p50"`
 	P99 *float64 `json:"p99"`
+	// PGCPU: PostgreSQL's CPU per operation against the other's, e.g. a
+	// persist's (persist_object) against a plain INSERT of the same row.
+	PGCPU *float64 `json:"pg_cpu"`
 }
 
 func compare(a, b measurement) *ratios {
-	return &ratios{RPS: ratio(a.RPS, b.RPS), P50: ratio(a.P50, b.P50), P99: ratio(a.P99, b.P99)}
+	return &ratios{RPS: ratio(a.RPS, b.RPS), P50: ratio(a.P50, b.P50), P99: ratio(a.P99, b.P99), PGCPU: ratio(a.PGCPUPer1k, b.PGCPUPer1k)}
 }
 
 // report is one scenario's JSON line.
