@@ -20,7 +20,8 @@ type integrity struct {
 	// BadLatest: objects whose latest version is missing, has no bytes, or
 	// disagrees with the object row's size or hash.
 	BadLatest int64 `json:"bad_latest"`
-	// VersionGaps: objects whose versions are not exactly 1..latest_version.
+	// VersionGaps: objects whose kept versions are not one unbroken run
+	// ending at latest_version (retention deletes the oldest).
 	VersionGaps int64 `json:"version_gaps"`
 	// UsageDrift: nodes whose node_usage differs from the sum and count of
 	// their objects (the quota's books).
@@ -41,7 +42,7 @@ SELECT
   (SELECT count(*) FROM (
      SELECT o.id FROM objects o JOIN object_versions v ON v.object_id = o.id
      GROUP BY o.id, o.latest_version
-     HAVING count(*) <> o.latest_version OR min(v.version) <> 1 OR max(v.version) <> o.latest_version) AS gaps),
+     HAVING count(*) <> max(v.version) - min(v.version) + 1 OR max(v.version) <> o.latest_version) AS gaps),
   (SELECT count(*) FROM node_usage u
      FULL JOIN (SELECT tenant_id, node_key, sum(size) AS bytes, count(*) AS n
                 FROM objects GROUP BY tenant_id, node_key) AS o USING (tenant_id, node_key)
