@@ -95,7 +95,7 @@ const prefillBatchNodes = 10_000
 
 // prefill writes e.opts.scaleNodes nodes with e.opts.scaleObjects objects
 // each (a channel manager and monitors) of 32-byte bodies, generated in SQL,
-// consistently across objects, object_versions, node_upload_hashes and
+// consistently across objects, object_versions, upload_hashes and
 // node_usage, as persist_object would have left them. It returns the number
 // of objects stored afterwards.
 func (e *benchEnv) prefill(ctx context.Context) (int64, error) {
@@ -118,7 +118,7 @@ func (e *benchEnv) prefill(ctx context.Context) (int64, error) {
 	}
 	// Fresh statistics and no dirty pages, so the measurements after this
 	// pay neither for planning on stale estimates nor for the bulk write.
-	if _, err := conn.Exec(ctx, "VACUUM (ANALYZE) objects, object_versions, node_upload_hashes, node_usage"); err != nil {
+	if _, err := conn.Exec(ctx, "VACUUM (ANALYZE) objects, object_versions, upload_hashes, node_usage"); err != nil {
 		return 0, fmt.Errorf("vacuum after the prefill: %w", err)
 	}
 	checkpoint(ctx, e)
@@ -184,13 +184,16 @@ WITH src AS (
     SELECT id, 1, sha256('\x01'::bytea || node_key || convert_to(label, 'UTF8') || channel_id), size, sha256, $4
     FROM obj
     ORDER BY id
-), hashes AS (
-    INSERT INTO node_upload_hashes (tenant_id, node_key, sha256, created_at)
-    SELECT 1, node_key, sha256, $4 FROM obj
-    ORDER BY node_key, sha256
+), usage AS (
+    INSERT INTO node_usage (tenant_id, node_key, bytes, objects, uploads, first_seen)
+    SELECT 1, node_key, sum(size), count(*), count(*), $4
+    FROM obj
+    GROUP BY node_key
+    ORDER BY node_key
+    RETURNING id, node_key
 )
-INSERT INTO node_usage (tenant_id, node_key, bytes, objects, first_seen)
-SELECT 1, node_key, sum(size), count(*), $4
-FROM obj
-GROUP BY node_key
-ORDER BY node_key`
+INSERT INTO upload_hashes (node_id, digest, day)
+SELECT u.id, encode(substring(o.sha256 FROM 1 FOR 16), 'hex')::uuid, ($4::timestamptz AT TIME ZONE 'UTC')::date - date '1970-01-01'
+FROM obj AS o
+JOIN usage AS u ON u.node_key = o.node_key
+ORDER BY u.id`
