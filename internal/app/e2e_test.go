@@ -307,8 +307,9 @@ func TestChallengeIsSingleUse(t *testing.T) {
 	c := h.challenge(h.url, n)
 	h.respond(h.url, n, c).json(t)
 	before := h.snapshot()
-	// No live challenge left: 400.
+	// No live challenge left: 400, and nothing changes.
 	h.respond(h.url, n, c).requireError(t, http.StatusBadRequest)
+	require.Equal(t, before, h.snapshot())
 	// With another challenge live, the old signature is simply wrong: 401.
 	h.challenge(h.url, n)
 	before = h.snapshot()
