@@ -95,6 +95,22 @@ func (b *logBuffer) lines(t testing.TB) []map[string]any {
 	return out
 }
 
+// waitForLog waits until a line with message msg is logged and returns it.
+func (h *harness) waitForLog(t testing.TB, msg string) map[string]any {
+	t.Helper()
+	var found map[string]any
+	require.Eventually(t, func() bool {
+		for _, l := range h.logs.lines(t) {
+			if l["msg"] == msg {
+				found = l
+				return true
+			}
+		}
+		return false
+	}, 10*time.Second, 5*time.Millisecond, "no log line %q", msg)
+	return found
+}
+
 func newHarness(t testing.TB, configure ...func(*config.Config)) *harness {
 	t.Helper()
 	pool, dbURL := pgtest.NewPool(t)
