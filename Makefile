@@ -9,8 +9,14 @@ LDFLAGS := -X ldkbackup/internal/app.Version=$(VERSION)
 .PHONY: run test build generate verify lint fmt bench fuzz db-stop clean
 
 ## run: start the server on 127.0.0.1:3003 with a local PostgreSQL and a dev key pair
+# It builds bin/server first and says so: the first build compiles every
+# dependency and is otherwise silent for a minute or more.
 run:
-	$(GO) run -ldflags "$(LDFLAGS)" ./cmd/server dev
+	@if [ -x bin/server ]; then echo "==> building bin/server"; \
+	else echo "==> building bin/server for the first time: this downloads and compiles every dependency (a minute or two; later builds take seconds)"; fi
+	@$(GO) build -ldflags "$(LDFLAGS)" -o bin/server ./cmd/server
+	@echo "==> bin/server dev"
+	@bin/server dev
 
 ## test: run every test against a real PostgreSQL (TEST_DATABASE_URL, or found/started locally)
 test:

@@ -204,3 +204,15 @@ func TestHealthcheckAsksTheServerOnPORT(t *testing.T) {
 	require.ErrorContains(t, err, "not ready")
 	require.Equal(t, exitError, exitCode(err))
 }
+
+func TestDevKeyPairIsCreatedOnceAndKept(t *testing.T) {
+	t.Parallel()
+	path := t.TempDir() + "/dev-server-key.env"
+	secret, public, created, err := devKeyPair(path)
+	require.NoError(t, err)
+	require.True(t, created, "the first run creates it (and dev says so)")
+	again, againPub, created, err := devKeyPair(path)
+	require.NoError(t, err)
+	require.False(t, created, "later runs keep it")
+	require.Equal(t, []string{secret, public}, []string{again, againPub})
+}
