@@ -65,7 +65,6 @@ func (f restartFigures) headline() string {
 		thousands(f.Acknowledged), f.Lost, thousands(f.FailedCleanly), statuses(f.FailedStatuses), f.Unclean, f.StaleReads, f.MaxErrorMs, f.Restored, f.Wallets)
 }
 
-
 func (f killFigures) headline() string {
 	midBody := 0
 	for _, r := range f.Rounds {
