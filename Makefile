@@ -9,8 +9,14 @@ LDFLAGS := -X ldkbackup/internal/app.Version=$(VERSION)
 .PHONY: run test build generate verify lint fmt bench fuzz db-stop clean
 
 ## run: start the server on 127.0.0.1:3003 with a local PostgreSQL and a dev key pair
+# It builds bin/server first and says so: the first build compiles every
+# dependency and is otherwise silent for a minute or more.
 run:
-	$(GO) run -ldflags "$(LDFLAGS)" ./cmd/server dev
+	@if [ -x bin/server ]; then echo "==> building bin/server"; \
+	else echo "==> building bin/server for the first time: this downloads and compiles every dependency (a minute or two; later builds take seconds)"; fi
+	@$(GO) build -ldflags "$(LDFLAGS)" -o bin/server ./cmd/server
+	@echo "==> bin/server dev"
+	@bin/server dev
 
 ## test: run every test against a real PostgreSQL (TEST_DATABASE_URL, or found/started locally)
 test:
@@ -30,9 +36,10 @@ verify:
 	$(GO) mod tidy -diff
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt would change:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 
-## lint: go vet and gofmt
+## lint: go vet, gofmt and staticcheck (pinned in go.mod as a tool)
 lint:
 	$(GO) vet $(PKGS)
+	$(GO) tool staticcheck $(PKGS)
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt would change:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 
 fmt:

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -39,11 +40,17 @@ func (h *handlers) requestLog(c *gin.Context) {
 	}
 	c.Set(ctxRequestID, id)
 	c.Header("X-Request-Id", id)
+	body := &countingBody{ReadCloser: c.Request.Body}
+	if c.Request.Body != nil && c.Request.Body != http.NoBody {
+		c.Request.Body = body
+	}
 	c.Next()
 
 	elapsed := time.Since(start)
 	route, status := c.FullPath(), c.Writer.Status()
-	in, out := max(c.Request.ContentLength, 0), int64(max(c.Writer.Size(), 0))
+	// The bytes read, not the declared Content-Length: a refused body (413)
+	// is mostly never read, and a lying client declares what it likes.
+	in, out := body.n, int64(max(c.Writer.Size(), 0))
 	h.deps.Observer.Request(route, status, elapsed, in, out)
 	value, _ := c.Get(ctxTenant)
 	tenant, _ := value.(*backup.Tenant) // nil before a tenant was resolved
@@ -79,6 +86,18 @@ func (h *handlers) requestLog(c *gin.Context) {
 		attrs = append(attrs, slog.String("node", node.Short()))
 	}
 	h.deps.Logger.LogAttrs(ctx, slog.LevelInfo, "request", attrs...)
+}
+
+// countingBody counts the bytes of a request body that were read.
+type countingBody struct {
+	io.ReadCloser
+	n int64
+}
+
+func (b *countingBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	b.n += int64(n)
+	return n, err
 }
 
 // logNode is the node a request is by: the token's, else the key it claims

@@ -124,6 +124,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (ok bool,
 	}()
 
 	enc := json.NewEncoder(stdout)
+	var results []result
+	// The summary goes to stderr, beside the progress: stdout stays one JSON
+	// line per drill.
+	defer func() { writeSummary(stderr, results) }()
 	for _, d := range allDrills() {
 		if len(opts.only) > 0 && !slices.Contains(opts.only, d.name) {
 			continue
@@ -134,6 +138,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (ok bool,
 		log.Info("drill starting", "drill", d.name)
 		r := runDrill(ctx, e, d)
 		ok = ok && r.Pass
+		results = append(results, r)
 		if err := enc.Encode(r); err != nil {
 			return false, err
 		}

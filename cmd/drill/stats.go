@@ -94,12 +94,6 @@ func (s *statusCounts) add(r reply) {
 	s.mu.Unlock()
 }
 
-func (s *statusCounts) get(status string) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.n[status]
-}
-
 func (s *statusCounts) snapshot() map[string]int {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -2,7 +2,7 @@ package main
 
 import (
 	"context"
-	"errors"
+	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -31,7 +31,7 @@ func openAdmin(ctx context.Context, getenv func(string) string) (*admin, error) 
 		return nil, err
 	}
 	if cfg.DatabaseURL == "" {
-		return nil, errors.New("DATABASE_URL is not set")
+		return nil, errNoDatabaseURL
 	}
 	kek, err := cfg.KEK()
 	if err != nil {
@@ -50,4 +50,14 @@ func openAdmin(ctx context.Context, getenv func(string) string) (*admin, error) 
 		objects: backup.NewService(store, backup.SystemClock{}, int(cfg.RetainVersions), nil),
 		close:   pool.Close,
 	}, nil
+}
+
+// tenant finds the tenant an operator named with --tenant (disabled or
+// not); one that does not exist is an error in every command.
+func (a *admin) tenant(ctx context.Context, slug string) (*backup.Tenant, error) {
+	t, err := a.tenants.Find(ctx, slug)
+	if backup.ErrorCode(err) == backup.ENOTFOUND {
+		return nil, fmt.Errorf("no tenant %q (server tenant list shows them)", slug)
+	}
+	return t, err
 }

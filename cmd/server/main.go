@@ -1,20 +1,12 @@
-// Command server is the backup server. Subcommands:
-//
-//	serve    serve with settings from the environment (production)
-//	dev      serve on 127.0.0.1:3003 with a local database and a dev key pair
-//	migrate  apply pending database migrations and exit
-//	keygen   print a new server key pair
-//	db-stop  stop the project-local PostgreSQL that dev started
-//	tenant   administer tenants (wallet apps served by this deployment)
-//	object   an object's version history, and restoring an old version
-//	node     a node's usage against its quotas; per-node quotas
-//	report   print the reporting views
+// Command server is the backup server and its operator CLI: serve, dev,
+// migrate, keygen, db-stop, healthcheck, version, and the tenant, object,
+// node and report commands. `server --help` lists them; every command has
+// --help, which never needs a database.
 package main
 
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -23,6 +15,8 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+
+	"github.com/spf13/cobra"
 
 	"ldkbackup/internal/app"
 	"ldkbackup/internal/backup"
@@ -36,56 +30,143 @@ func main() {
 	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
 	stop()
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "error:", err)
-		os.Exit(1)
+		fmt.Fprintln(os.Stderr, describeError(err))
+		os.Exit(exitCode(err))
 	}
 }
 
-const usage = `usage: server <command> [flags]
-
-commands:
-  serve    serve with settings from the environment (and ./.env)
-  dev      serve on 127.0.0.1:3003 with a local PostgreSQL and a dev key pair under .data/
-  migrate  apply pending database migrations to DATABASE_URL and exit
-  keygen   print a new server key pair (SECRET_KEY, PUBLIC_KEY)
-  db-stop  stop the project-local PostgreSQL that dev started under .data/
-  tenant   add, list, show, disable, enable tenants and add labels (server tenant for help)
-  object   history and restore of an object's versions (server object for help)
-  node     a node's usage, quotas and refusals; set its own quotas (server node for help)
-  report   nodes, daily, tenants, stale: the reporting views as a table, CSV or JSON
-`
-
+// run executes the command line args; tests call it with their own
+// environment and buffers.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
-		return errors.New("no command given")
+	root := newRoot(&cliEnv{getenv: getenv, stdout: stdout, stderr: stderr})
+	root.SetArgs(args)
+	return root.ExecuteContext(ctx)
+}
+
+// newRoot builds the command tree.
+func newRoot(env *cliEnv) *cobra.Command {
+	root := group(&cobra.Command{
+		Use:   "server",
+		Short: "LDK backup server and its operator commands",
+		Long: `The backup server for Lightning wallets, and the commands an operator runs
+against its database.
+
+Settings come from the environment, then from ./.env (the environment wins);
+.env.example lists them. The operator commands need DATABASE_URL, and
+KEY_ENCRYPTION_KEY where they touch a tenant's key.
+
+Exit status: 0 done, 1 failed, 2 the command line is wrong.`,
+		Example: `  server serve
+  server tenant add acme --name "Acme Wallet"
+  server report nodes --format csv`,
+		Version:       app.Version,
+		SilenceErrors: true,
+		SilenceUsage:  true,
+	})
+	root.SetOut(env.stdout)
+	root.SetErr(env.stderr)
+	root.SetVersionTemplate("ldk-backup-server {{.Version}}\n")
+	// Every flag error (unknown flag, bad value, missing value) is a usage
+	// error: exit 2 and a pointer to --help.
+	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
+		return usageErrorf(cmd, "%v", err)
+	})
+	root.AddCommand(
+		serveCmd(env), devCmd(env), migrateCmd(env), keygenCmd(env), dbStopCmd(),
+		healthcheckCmd(env), versionCmd(env),
+		tenantCmd(env), objectCmd(env), nodeCmd(env), reportCmd(env),
+	)
+	return root
+}
+
+func versionCmd(env *cliEnv) *cobra.Command {
+	return &cobra.Command{
+		Use:     "version",
+		Short:   "print the server's version (also: server --version)",
+		Example: "  server version",
+		Args:    noArgs,
+		RunE: func(*cobra.Command, []string) error {
+			fmt.Fprintf(env.stdout, "ldk-backup-server %s\n", app.Version)
+			return nil
+		},
 	}
-	cmd, args := args[0], args[1:]
-	switch cmd {
-	case "serve":
-		return serve(ctx, args, getenv, stderr)
-	case "dev":
-		return dev(ctx, args, getenv, stdout, stderr)
-	case "migrate":
-		return migrate(ctx, args, getenv, stderr)
-	case "keygen":
-		return keygen(stdout)
-	case "db-stop":
-		return devdb.Stop(ctx, ".data")
-	case "tenant":
-		return tenantCmd(ctx, args, getenv, stdout)
-	case "object":
-		return objectCmd(ctx, args, getenv, stdout)
-	case "node":
-		return nodeCmd(ctx, args, getenv, stdout)
-	case "report":
-		return reportCmd(ctx, args, getenv, stdout)
-	case "help", "-h", "--help":
-		fmt.Fprint(stdout, usage)
-		return nil
+}
+
+func serveCmd(env *cliEnv) *cobra.Command {
+	var noMigrate bool
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "serve with settings from the environment and ./.env (production)",
+		Long: `Serve the protocol on HOST:PORT and /metrics on ADMIN_ADDR, with settings from
+the environment and ./.env. Refuses to start without SECRET_KEY/PUBLIC_KEY and
+DATABASE_URL, or when an enabled tenant's server key does not open with
+KEY_ENCRYPTION_KEY. Pending migrations are applied first unless --no-migrate
+(or MIGRATE_ON_START=false).`,
+		Example: `  DATABASE_URL=postgres://... server serve
+  server serve --no-migrate`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return serve(cmd.Context(), noMigrate, env)
+		},
 	}
-	fmt.Fprint(stderr, usage)
-	return fmt.Errorf("unknown command %q", cmd)
+	cmd.Flags().BoolVar(&noMigrate, "no-migrate", false, "do not apply pending migrations at start-up (run server migrate separately)")
+	return cmd
+}
+
+func devCmd(env *cliEnv) *cobra.Command {
+	var dataDir string
+	cmd := &cobra.Command{
+		Use:   "dev",
+		Short: "serve on 127.0.0.1:3003 with a local PostgreSQL and a dev key pair (make run)",
+		Long: `Serve for development on 127.0.0.1:3003: the database is DATABASE_URL, else a
+PostgreSQL on 127.0.0.1:5432, else a project-local cluster under --data; the
+key pair is SECRET_KEY/PUBLIC_KEY, else a development pair kept in
+<data>/dev-server-key.env. README's "Quick start" has the details.`,
+		Example: `  server dev
+  make run`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return dev(cmd.Context(), dataDir, env)
+		},
+	}
+	cmd.Flags().StringVar(&dataDir, "data", ".data", "directory for the local database and the dev key pair")
+	return cmd
+}
+
+func migrateCmd(env *cliEnv) *cobra.Command {
+	return &cobra.Command{
+		Use:     "migrate",
+		Short:   "apply pending database migrations to DATABASE_URL and exit",
+		Example: "  DATABASE_URL=postgres://... server migrate",
+		Args:    noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return migrate(cmd.Context(), env)
+		},
+	}
+}
+
+func keygenCmd(env *cliEnv) *cobra.Command {
+	return &cobra.Command{
+		Use:   "keygen",
+		Short: "print a new server key pair (SECRET_KEY, PUBLIC_KEY)",
+		Long: `Print a new server key pair in .env form. Wallet apps pin PUBLIC_KEY: generate
+it once per deployment and back it up.`,
+		Example: "  server keygen >> .env",
+		Args:    noArgs,
+		RunE:    func(*cobra.Command, []string) error { return keygen(env.stdout) },
+	}
+}
+
+func dbStopCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:     "db-stop",
+		Short:   "stop the project-local PostgreSQL that dev started under .data/",
+		Example: "  server db-stop    # or: make db-stop",
+		Args:    noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return devdb.Stop(cmd.Context(), ".data")
+		},
+	}
 }
 
 // loadConfig reads defaults, then ./.env, then the environment.
@@ -97,23 +178,18 @@ func loadConfig(base config.Config, getenv func(string) string) (config.Config, 
 	return base.FromEnv(config.Overlay(getenv, vars))
 }
 
-func serve(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	noMigrate := fs.Bool("no-migrate", false, "do not apply pending migrations at start-up")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	cfg, err := loadConfig(config.Default(), getenv)
+func serve(ctx context.Context, noMigrate bool, env *cliEnv) error {
+	cfg, err := loadConfig(config.Default(), env.getenv)
 	if err != nil {
 		return err
 	}
-	if *noMigrate {
+	if noMigrate {
 		cfg.MigrateOnStart = false
 	}
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	logger := newLogger(cfg, stderr)
+	logger := newLogger(cfg, env.stderr)
 	a, err := app.New(ctx, cfg, logger, backup.SystemClock{})
 	if err != nil {
 		return err
@@ -121,18 +197,14 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	return a.Run(ctx)
 }
 
-func dev(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
-	dataDir := fs.String("data", ".data", "directory for the local database and the dev key pair")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
+func dev(ctx context.Context, dataDir string, env *cliEnv) error {
+	stdout, stderr := env.stdout, env.stderr
 	base := config.Default()
 	base.Host = "127.0.0.1"
 	base.LogFormat = "text"
 	// A free port, so a local Prometheus on 9090 does not stop `make run`.
 	base.AdminAddr = "127.0.0.1:0"
-	cfg, err := loadConfig(base, getenv)
+	cfg, err := loadConfig(base, env.getenv)
 	if err != nil {
 		return err
 	}
@@ -140,7 +212,7 @@ func dev(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 	if cfg.DatabaseURL == "" {
 		cfg.DatabaseURL, err = devdb.Resolve(ctx, devdb.Options{
-			DataDir:      *dataDir,
+			DataDir:      dataDir,
 			DBName:       "ldkbackup_dev",
 			Logger:       logger,
 			Stdout:       stdout,
@@ -151,8 +223,13 @@ func dev(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 	}
 	if cfg.SecretKey == "" && cfg.PublicKey == "" {
-		if cfg.SecretKey, cfg.PublicKey, err = devKeyPair(filepath.Join(*dataDir, "dev-server-key.env")); err != nil {
+		path := filepath.Join(dataDir, "dev-server-key.env")
+		var created bool
+		if cfg.SecretKey, cfg.PublicKey, created, err = devKeyPair(path); err != nil {
 			return err
+		}
+		if created {
+			fmt.Fprintf(stdout, "created a development key pair in %s (kept for the next runs, so an app pinned to it keeps working; never use it in production)\n", path)
 		}
 	}
 	a, err := app.New(ctx, cfg, logger, backup.SystemClock{})
@@ -167,40 +244,41 @@ func dev(ctx context.Context, args []string, getenv func(string) string, stdout,
 	return a.Wait(ctx)
 }
 
-// devKeyPair reads the dev key pair from path, creating it on first use, so
-// a developer's app keeps working across restarts. Never used by serve.
-func devKeyPair(path string) (secret, public string, err error) {
+// devKeyPair reads the dev key pair from path, creating it on first use
+// (created is then true), so a developer's app keeps working across
+// restarts. Never used by serve.
+func devKeyPair(path string) (secret, public string, created bool, err error) {
 	vars, err := config.LoadDotEnv(path, func(string) string { return "" })
 	if err != nil {
-		return "", "", err
+		return "", "", false, err
 	}
 	if vars["SECRET_KEY"] != "" && vars["PUBLIC_KEY"] != "" {
-		return vars["SECRET_KEY"], vars["PUBLIC_KEY"], nil
+		return vars["SECRET_KEY"], vars["PUBLIC_KEY"], false, nil
 	}
 	if secret, public, err = config.GenerateKeyPair(); err != nil {
-		return "", "", err
+		return "", "", false, err
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return "", "", err
+		return "", "", false, err
 	}
 	content := fmt.Sprintf("# Development key pair of `server dev`. Never use it in production.\nSECRET_KEY=%s\nPUBLIC_KEY=%s\n", secret, public)
-	return secret, public, os.WriteFile(path, []byte(content), 0o600)
+	return secret, public, true, os.WriteFile(path, []byte(content), 0o600)
 }
 
-func migrate(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
-	fs := flag.NewFlagSet("migrate", flag.ContinueOnError)
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	cfg, err := loadConfig(config.Default(), getenv)
+func migrate(ctx context.Context, env *cliEnv) error {
+	cfg, err := loadConfig(config.Default(), env.getenv)
 	if err != nil {
 		return err
 	}
 	if cfg.DatabaseURL == "" {
-		return errors.New("DATABASE_URL is not set")
+		return errNoDatabaseURL
 	}
-	return postgres.Migrate(ctx, cfg.DatabaseURL, newLogger(cfg, stderr))
+	return postgres.Migrate(ctx, cfg.DatabaseURL, newLogger(cfg, env.stderr))
 }
+
+// errNoDatabaseURL is what a command that needs the database says without
+// one.
+var errNoDatabaseURL = errors.New("DATABASE_URL is not set: export it or put it in ./.env")
 
 func keygen(stdout io.Writer) error {
 	secret, public, err := config.GenerateKeyPair()

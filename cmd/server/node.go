@@ -1,58 +1,88 @@
 package main
 
 import (
-	"context"
 	"errors"
-	"flag"
 	"fmt"
-	"io"
 	"sort"
 	"time"
+
+	"github.com/spf13/cobra"
 
 	"ldkbackup/internal/backup"
 )
 
-const nodeUsage = `usage: server node <command>
+func nodeCmd(env *cliEnv) *cobra.Command {
+	cmd := group(&cobra.Command{
+		Use:   "node",
+		Short: "a node's usage against its quotas and its refusals; per-node quotas",
+		Long: `A node is a wallet, named by PUBKEY, its node key (66 hex characters).
+--tenant defaults to "default". Settings come from the environment and ./.env
+(DATABASE_URL).`,
+		Example: `  server node show 02ab...ef
+  server node quota 02ab...ef --bytes 209715200`,
+	})
+	cmd.AddCommand(nodeShowCmd(env), nodeQuotaCmd(env))
+	return cmd
+}
 
-  show PUBKEY [--tenant SLUG]
-        usage against quotas, objects per network, refusals of the last 7 days
-  quota PUBKEY [--bytes N] [--objects N] [--clear] [--tenant SLUG]
-        set the node's own quotas (over the tenant's and the server's), or clear them
+// nodeFlags are the flags of node show and node quota; show has only
+// --tenant.
+type nodeFlags struct {
+	tenant         string
+	bytes, objects int64
+	clear          bool
+}
 
---tenant defaults to "default". Settings come from the environment and ./.env (DATABASE_URL).
-`
-
-func nodeCmd(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
-	if len(args) == 0 {
-		fmt.Fprint(stdout, nodeUsage)
-		return errors.New("node: no command given")
+func nodeShowCmd(env *cliEnv) *cobra.Command {
+	var f nodeFlags
+	cmd := &cobra.Command{
+		Use:     "show PUBKEY",
+		Short:   "usage against quotas, objects per network, refusals of the last 7 days",
+		Example: "  server node show 02ab...ef --tenant acme",
+		Args:    args(1, 1, "PUBKEY"),
+		RunE: func(cmd *cobra.Command, a []string) error {
+			return nodeRun(cmd, env, "show", a[0], f)
+		},
 	}
-	cmd, args := args[0], args[1:]
-	fs := flag.NewFlagSet("node "+cmd, flag.ContinueOnError)
-	slug := fs.String("tenant", "default", "tenant slug")
-	bytesQuota := fs.Int64("bytes", 0, "quota of bytes (sum of latest versions)")
-	objectsQuota := fs.Int64("objects", 0, "quota of objects")
-	clear := fs.Bool("clear", false, "remove the node's own quotas")
-	switch cmd {
-	case "show", "quota":
-	default:
-		fmt.Fprint(stdout, nodeUsage)
-		return fmt.Errorf("node: unknown command %q", cmd)
+	cmd.Flags().StringVar(&f.tenant, "tenant", backup.DefaultTenantSlug, "the tenant (wallet app) the node uses")
+	return cmd
+}
+
+func nodeQuotaCmd(env *cliEnv) *cobra.Command {
+	var f nodeFlags
+	cmd := &cobra.Command{
+		Use:   "quota PUBKEY [--bytes N] [--objects N] [--clear]",
+		Short: "set the node's own quotas (over the tenant's and the server's), or clear them",
+		Long: `Set the node's own quotas, which win over the tenant's and the server's
+(QUOTA_BYTES, QUOTA_OBJECTS), or clear them with --clear; then show the node.
+--bytes counts the latest version of each object.`,
+		Example: `  server node quota 02ab...ef --bytes 209715200 --objects 10000
+  server node quota 02ab...ef --clear`,
+		Args: args(1, 1, "PUBKEY"),
+		RunE: func(cmd *cobra.Command, a []string) error {
+			return nodeRun(cmd, env, "quota", a[0], f)
+		},
 	}
-	pos, err := parseWithPositionals(fs, args, 1)
+	cmd.Flags().StringVar(&f.tenant, "tenant", backup.DefaultTenantSlug, "the tenant (wallet app) the node uses")
+	cmd.Flags().Int64Var(&f.bytes, "bytes", 0, "quota of bytes (sum of latest versions)")
+	cmd.Flags().Int64Var(&f.objects, "objects", 0, "quota of objects")
+	cmd.Flags().BoolVar(&f.clear, "clear", false, "remove the node's own quotas")
+	return cmd
+}
+
+func nodeRun(c *cobra.Command, env *cliEnv, cmd, pubkey string, f nodeFlags) error {
+	ctx, stdout := c.Context(), env.stdout
+	slug, bytesQuota, objectsQuota, clear := &f.tenant, &f.bytes, &f.objects, &f.clear
+	node, err := parseNodeKey(c, pubkey)
 	if err != nil {
 		return err
 	}
-	node, err := backup.ParseNodeKey(pos[0])
-	if err != nil {
-		return err
-	}
-	a, err := openAdmin(ctx, getenv)
+	a, err := openAdmin(ctx, env.getenv)
 	if err != nil {
 		return err
 	}
 	defer a.close()
-	t, err := a.tenants.Find(ctx, *slug)
+	t, err := a.tenant(ctx, *slug)
 	if err != nil {
 		return err
 	}

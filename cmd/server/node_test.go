@@ -53,8 +53,8 @@ func TestNodeShowAndQuota(t *testing.T) {
 		{[]string{"node", "quota", node.String()}, "give --bytes"},
 		{[]string{"node", "quota", node.String(), "--bytes", "-1"}, "positive"},
 		{[]string{"node", "quota", node.String(), "--clear", "--bytes", "5"}, "--clear goes alone"},
-		{[]string{"node", "show", "zz"}, "Public-Key"},
-		{[]string{"node", "show", node.String(), "--tenant", "nope"}, "unknown"},
+		{[]string{"node", "show", "zz"}, `PUBKEY "zz" is not a node key`},
+		{[]string{"node", "show", node.String(), "--tenant", "nope"}, `no tenant "nope"`},
 	} {
 		_, err := c.run(tc.args...)
 		require.ErrorContains(t, err, tc.want)

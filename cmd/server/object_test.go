@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -36,6 +37,15 @@ func TestObjectHistoryAndRestore(t *testing.T) {
 	require.True(t, strings.HasSuffix(lines[1], "true"), out)
 	require.True(t, strings.HasSuffix(lines[4], "false"), "version 1's bytes were dropped: %s", out)
 
+	var versions []struct {
+		Version int64 `json:"version"`
+		Held    bool  `json:"held"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(c.ok("object", "history", node.String(), "bitcoin", "channel_manager", "--format", "json")), &versions))
+	require.Len(t, versions, 4)
+	require.EqualValues(t, 4, versions[0].Version)
+	require.False(t, versions[3].Held)
+
 	// Restore version 2 (its bytes in hand; the replay rule does not block it).
 	require.Contains(t, c.ok("object", "restore", node.String(), "bitcoin", "channel_manager", "--version", "2"), "restored version 2 as version 5")
 	got, err := store.GetObject(ctx, key, 0, time.Now(), backup.ReadLimit{})
@@ -55,11 +65,14 @@ func TestObjectHistoryAndRestore(t *testing.T) {
 		{[]string{"object", "restore", node.String(), "bitcoin", "channel_manager", "--version", "1"}, "no longer held"},
 		{[]string{"object", "restore", node.String(), "bitcoin", "channel_manager", "--version", "99"}, "no version 99"},
 		{[]string{"object", "restore", node.String(), "bitcoin", "channel_manager"}, "--version N"},
-		{[]string{"object", "history", node.String(), "bitcoin", "peers"}, "backup not found"},
-		{[]string{"object", "history", "nothex", "bitcoin", "peers"}, "Public-Key"},
-		{[]string{"object", "history", node.String(), "bitcoin", "channel_monitor"}, "channelId"},
-		{[]string{"object", "history", node.String(), "bitcoin", "channel_manager", "--tenant", "nope"}, "unknown"},
-		{[]string{"object", "history", node.String()}, "want 3 to 4 arguments"},
+		{[]string{"object", "history", node.String(), "bitcoin", "peers"}, "no such object"},
+		{[]string{"object", "history", "nothex", "bitcoin", "peers"}, `PUBKEY "nothex" is not a node key`},
+		{[]string{"object", "history", node.String(), "bitcoin", "channel_monitor"}, "needs its CHANNEL_ID"},
+		{[]string{"object", "history", node.String(), "bitcoin", "channel_monitor", "zz"}, `CHANNEL_ID "zz"`},
+		{[]string{"object", "history", node.String(), "mainnet", "peers"}, `NETWORK "mainnet"`},
+		{[]string{"object", "history", node.String(), "bitcoin", "acme_wallet"}, `LABEL "acme_wallet" is not a label of tenant default`},
+		{[]string{"object", "history", node.String(), "bitcoin", "channel_manager", "--tenant", "nope"}, `no tenant "nope"`},
+		{[]string{"object", "history", node.String()}, "takes PUBKEY NETWORK LABEL [CHANNEL_ID] (3 to 4 arguments), got 1"},
 	} {
 		_, err := c.run(tc.args...)
 		require.ErrorContains(t, err, tc.want, strings.Join(tc.args, " "))

@@ -1,56 +1,76 @@
 package main
 
 import (
-	"context"
-	"errors"
-	"flag"
-	"fmt"
-	"io"
-	"strings"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"ldkbackup/internal/report"
+	"ldkbackup/internal/table"
 )
 
-const reportUsage = `usage: server report nodes|daily|tenants|stale [--format table|csv|json] [--tenant SLUG] [--since WHEN]
+func reportCmd(env *cliEnv) *cobra.Command {
+	cmd := group(&cobra.Command{
+		Use:   "report",
+		Short: "nodes, daily, tenants, stale: the reporting views as a table, CSV or JSON",
+		Long: `Print one of the views of the reporting schema (docs/reporting.md has them with
+example queries). --tenant narrows a report to one tenant, which must exist.
+WHEN is a date (2026-11-01, UTC) or a span back from now (7d, 12h).
+Settings come from the environment and ./.env (DATABASE_URL).`,
+		Example: `  server report nodes --tenant acme
+  server report daily --since 2026-11-01 --format csv
+  server report stale --since 14d --format json`,
+	})
+	cmd.AddCommand(
+		reportViewCmd(env, "nodes", "per node: networks, objects, live and history bytes, first seen, last persist and restore, quota use",
+			"only nodes that persisted since WHEN (default: all)"),
+		reportViewCmd(env, "daily", "per UTC day and tenant: persists, bytes in, restores, reads, bytes out, new nodes, refusals by kind",
+			"from that day on (default: the last 30 days)"),
+		reportViewCmd(env, "tenants", "totals per tenant", ""),
+		reportViewCmd(env, "stale", "nodes with channel monitors that have not persisted since WHEN",
+			"the cut-off (default: 7d)"),
+	)
+	return cmd
+}
 
-  nodes    per node: networks, objects, live and history bytes, first seen, last persist and restore, quota use
-           (--since: only nodes that persisted since)
-  daily    per UTC day and tenant: persists, bytes in, restores, reads, bytes out, new nodes, refusals by kind
-           (--since: from that day; default the last 30 days)
-  tenants  totals per tenant
-  stale    nodes with channel monitors that have not persisted since --since (default 7d)
-
-WHEN is a date (2026-11-01) or a span back from now (7d, 12h). The views are in the
-reporting schema; docs/reporting.md has them with example queries.
-`
-
-func reportCmd(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
-	if len(args) == 0 {
-		fmt.Fprint(stdout, reportUsage)
-		return errors.New("report: which report? " + strings.Join(report.Names(), ", "))
+// reportViewCmd is one report; sinceHelp is "" for a report that takes no
+// --since.
+func reportViewCmd(env *cliEnv, name, short, sinceHelp string) *cobra.Command {
+	format := table.Table
+	var tenant, since string
+	cmd := &cobra.Command{
+		Use:     name,
+		Short:   short,
+		Example: "  server report " + name + "\n  server report " + name + " --tenant acme --format csv",
+		Args:    noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			now := time.Now()
+			opts := report.Options{Format: format, Tenant: tenant}
+			if since != "" {
+				t, err := report.ParseSince(since, now)
+				if err != nil {
+					return usageErrorf(cmd, "%v", err)
+				}
+				opts.Since = t
+			}
+			ctx := cmd.Context()
+			a, err := openAdmin(ctx, env.getenv)
+			if err != nil {
+				return err
+			}
+			defer a.close()
+			if tenant != "" {
+				if _, err := a.tenant(ctx, tenant); err != nil {
+					return err
+				}
+			}
+			return report.Run(ctx, a.pool, name, opts, now, env.stdout)
+		},
 	}
-	name, args := args[0], args[1:]
-	fs := flag.NewFlagSet("report "+name, flag.ContinueOnError)
-	format := fs.String("format", "table", "table, csv or json")
-	tenant := fs.String("tenant", "", "only this tenant")
-	since := fs.String("since", "", "a date or a span like 7d")
-	if _, err := parseWithPositionals(fs, args, 0); err != nil {
-		return err
+	formatFlag(cmd, &format)
+	cmd.Flags().StringVar(&tenant, "tenant", "", "only this tenant (default: all)")
+	if sinceHelp != "" {
+		cmd.Flags().StringVar(&since, "since", "", "WHEN: "+sinceHelp)
 	}
-	now := time.Now()
-	opts := report.Options{Format: *format, Tenant: *tenant}
-	if *since != "" {
-		t, err := report.ParseSince(*since, now)
-		if err != nil {
-			return err
-		}
-		opts.Since = t
-	}
-	a, err := openAdmin(ctx, getenv)
-	if err != nil {
-		return err
-	}
-	defer a.close()
-	return report.Run(ctx, a.pool, name, opts, now, stdout)
+	return cmd
 }

@@ -1,140 +1,180 @@
 package main
 
 import (
-	"context"
 	"encoding/hex"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"sort"
-	"text/tabwriter"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"ldkbackup/internal/backup"
+	"ldkbackup/internal/table"
 	"ldkbackup/internal/tenant"
 )
 
-const tenantUsage = `usage: server tenant <command>
+func tenantCmd(env *cliEnv) *cobra.Command {
+	cmd := group(&cobra.Command{
+		Use:   "tenant",
+		Short: "add, list, show, disable and enable tenants (wallet apps); add labels",
+		Long: `A tenant is one wallet app served by this deployment, with its own server key
+pair (which its app pins) and its own space. The default tenant answers at /v1
+with SECRET_KEY/PUBLIC_KEY; tenant SLUG answers at /t/SLUG/v1.
 
-  add SLUG --name NAME              add a tenant with a new server key pair; prints the public key its app must pin
-  list                              list tenants
-  show SLUG                         show one tenant, its labels and limits
-  disable SLUG                      answer 404 to the tenant's apps (data is kept)
-  enable SLUG                       serve a disabled tenant again
-  labels add SLUG LABEL --group G   accept LABEL for the tenant, listed under G (ldk, bitkit or other)
-
-Settings come from the environment and ./.env: DATABASE_URL, and KEY_ENCRYPTION_KEY for add.
-There is deliberately no key rotation: installed apps pin the server public key.
-`
-
-func tenantCmd(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
-	if len(args) == 0 {
-		fmt.Fprint(stdout, tenantUsage)
-		return errors.New("tenant: no command given")
-	}
-	a, err := openAdmin(ctx, getenv)
-	if err != nil {
-		return err
-	}
-	defer a.close()
-	dir := a.tenants
-
-	cmd, args := args[0], args[1:]
-	switch cmd {
-	case "add":
-		fs := flag.NewFlagSet("tenant add", flag.ContinueOnError)
-		name := fs.String("name", "", "display name")
-		slug, err := parseWithPositionals(fs, args, 1)
-		if err != nil {
-			return err
-		}
-		r, err := dir.Create(ctx, slug[0], *name)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(stdout, "tenant %s added\nserver public key (pin this in the app): %s\nbase URL for the app: https://<host>/t/%s\n",
-			r.Slug, hex.EncodeToString(r.PublicKey), r.Slug)
-		return nil
-	case "list":
-		ts, err := dir.List(ctx)
-		if err != nil {
-			return err
-		}
-		w := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(w, "SLUG\tNAME\tSERVER PUBLIC KEY\tEXTRA LABELS\tCREATED\tDISABLED")
-		for _, t := range ts {
-			fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\t%s\n", t.Slug, t.Name, publicKeyText(t.PublicKey), t.ExtraLabels,
-				t.CreatedAt.UTC().Format(time.RFC3339), timeText(t.DisabledAt))
-		}
-		return w.Flush()
-	case "show":
-		if len(args) != 1 {
-			return errors.New("usage: server tenant show SLUG")
-		}
-		r, err := dir.Show(ctx, args[0])
-		if err != nil {
-			return err
-		}
-		printTenant(stdout, r)
-		return nil
-	case "disable", "enable":
-		if len(args) != 1 {
-			return fmt.Errorf("usage: server tenant %s SLUG", cmd)
-		}
-		if err := dir.SetDisabled(ctx, args[0], cmd == "disable"); err != nil {
-			return err
-		}
-		fmt.Fprintf(stdout, "tenant %s %sd\n", args[0], cmd)
-		return nil
-	case "labels":
-		if len(args) == 0 || args[0] != "add" {
-			return errors.New("usage: server tenant labels add SLUG LABEL --group ldk|bitkit|other")
-		}
-		fs := flag.NewFlagSet("tenant labels add", flag.ContinueOnError)
-		group := fs.String("group", "", "ldk, bitkit or other")
-		pos, err := parseWithPositionals(fs, args[1:], 2)
-		if err != nil {
-			return err
-		}
-		if err := dir.AddLabel(ctx, pos[0], pos[1], *group); err != nil {
-			return err
-		}
-		fmt.Fprintf(stdout, "tenant %s accepts label %s (group %s)\n", pos[0], pos[1], *group)
-		return nil
-	}
-	fmt.Fprint(stdout, tenantUsage)
-	return fmt.Errorf("tenant: unknown command %q", cmd)
+Settings come from the environment and ./.env: DATABASE_URL, and
+KEY_ENCRYPTION_KEY for add. There is deliberately no key rotation: installed
+apps pin the server public key.`,
+		Example: `  server tenant add acme --name "Acme Wallet"
+  server tenant list --format json
+  server tenant labels add acme acme_wallet --group bitkit`,
+	})
+	labels := group(&cobra.Command{
+		Use:     "labels",
+		Short:   "labels a tenant accepts beyond the protocol's built-in ones",
+		Example: "  server tenant labels add acme acme_wallet --group bitkit",
+	})
+	labels.AddCommand(tenantLabelsAddCmd(env))
+	cmd.AddCommand(tenantAddCmd(env), tenantListCmd(env), tenantShowCmd(env),
+		tenantSetDisabledCmd(env, true), tenantSetDisabledCmd(env, false), labels)
+	return cmd
 }
 
-// parseWithPositionals parses flags that may stand before or after the
-// positional arguments ("add acme --name Acme" and "add --name Acme acme"),
-// of which there must be min to max (max defaults to min).
-func parseWithPositionals(fs *flag.FlagSet, args []string, min int, max ...int) ([]string, error) {
-	fs.SetOutput(io.Discard)
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return nil, err
-		}
-		args = fs.Args()
-		if len(args) == 0 {
-			break
-		}
-		pos = append(pos, args[0])
-		args = args[1:]
+func tenantAddCmd(env *cliEnv) *cobra.Command {
+	var name string
+	cmd := &cobra.Command{
+		Use:   "add SLUG --name NAME",
+		Short: "add a tenant with a new server key pair; prints the public key its app must pin",
+		Long: `Add a tenant with a new server key pair, its secret key sealed under
+KEY_ENCRYPTION_KEY, and print the public key its app must pin. SLUG is 1 to 32
+of a-z, 0-9 and -; the app's base URL is https://<host>/t/SLUG.`,
+		Example: `  server tenant add acme --name "Acme Wallet"`,
+		Args:    args(1, 1, "SLUG"),
+		RunE: func(cmd *cobra.Command, a []string) error {
+			adm, err := openAdmin(cmd.Context(), env.getenv)
+			if err != nil {
+				return err
+			}
+			defer adm.close()
+			r, err := adm.tenants.Create(cmd.Context(), a[0], name)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(env.stdout, "tenant %s added\nserver public key (pin this in the app): %s\nbase URL for the app: https://<host>/t/%s\n",
+				r.Slug, hex.EncodeToString(r.PublicKey), r.Slug)
+			return nil
+		},
 	}
-	hi := min
-	if len(max) > 0 {
-		hi = max[0]
+	cmd.Flags().StringVar(&name, "name", "", "display name (required)")
+	return cmd
+}
+
+func tenantListCmd(env *cliEnv) *cobra.Command {
+	format := table.Table
+	cmd := &cobra.Command{
+		Use:     "list",
+		Short:   "list tenants",
+		Example: "  server tenant list\n  server tenant list --format csv",
+		Args:    noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			adm, err := openAdmin(cmd.Context(), env.getenv)
+			if err != nil {
+				return err
+			}
+			defer adm.close()
+			ts, err := adm.tenants.List(cmd.Context())
+			if err != nil {
+				return err
+			}
+			rows := make([][]any, 0, len(ts))
+			for _, t := range ts {
+				rows = append(rows, []any{t.Slug, t.Name, publicKeyText(t.PublicKey), t.ExtraLabels, t.CreatedAt, t.DisabledAt})
+			}
+			return table.Write(env.stdout, format, []string{"slug", "name", "server_public_key", "extra_labels", "created", "disabled"}, rows)
+		},
 	}
-	if len(pos) < min || len(pos) > hi {
-		if hi == min {
-			return nil, fmt.Errorf("%s: want %d argument(s), got %d", fs.Name(), min, len(pos))
-		}
-		return nil, fmt.Errorf("%s: want %d to %d arguments, got %d", fs.Name(), min, hi, len(pos))
+	formatFlag(cmd, &format)
+	return cmd
+}
+
+func tenantShowCmd(env *cliEnv) *cobra.Command {
+	return &cobra.Command{
+		Use:     "show SLUG",
+		Short:   "show one tenant, its labels and limits",
+		Example: "  server tenant show acme",
+		Args:    args(1, 1, "SLUG"),
+		RunE: func(cmd *cobra.Command, a []string) error {
+			adm, err := openAdmin(cmd.Context(), env.getenv)
+			if err != nil {
+				return err
+			}
+			defer adm.close()
+			r, err := adm.tenants.Show(cmd.Context(), a[0])
+			if err != nil {
+				return err
+			}
+			printTenant(env.stdout, r)
+			return nil
+		},
 	}
-	return pos, nil
+}
+
+func tenantSetDisabledCmd(env *cliEnv, disable bool) *cobra.Command {
+	verb, short := "enable", "serve a disabled tenant again"
+	if disable {
+		verb, short = "disable", "answer 404 to the tenant's apps (its data is kept)"
+	}
+	return &cobra.Command{
+		Use:     verb + " SLUG",
+		Short:   short,
+		Example: "  server tenant " + verb + " acme",
+		Args:    args(1, 1, "SLUG"),
+		RunE: func(cmd *cobra.Command, a []string) error {
+			adm, err := openAdmin(cmd.Context(), env.getenv)
+			if err != nil {
+				return err
+			}
+			defer adm.close()
+			if err := adm.tenants.SetDisabled(cmd.Context(), a[0], disable); err != nil {
+				return err
+			}
+			fmt.Fprintf(env.stdout, "tenant %s %sd\n", a[0], verb)
+			return nil
+		},
+	}
+}
+
+func tenantLabelsAddCmd(env *cliEnv) *cobra.Command {
+	var group string
+	cmd := &cobra.Command{
+		Use:   "add SLUG LABEL [--group ldk|bitkit|other]",
+		Short: "accept LABEL for the tenant's apps, listed under a group",
+		Long: `Accept LABEL (1 to 64 of a-z, 0-9 and _) for the tenant's apps from their next
+request on. --group is the fileGroup it lists under: ldk, bitkit, or other
+(the default), which lists only under fileGroup=all.`,
+		Example: `  server tenant labels add acme acme_wallet --group bitkit
+  server tenant labels add acme acme_notes`,
+		Args: args(2, 2, "SLUG LABEL"),
+		RunE: func(cmd *cobra.Command, a []string) error {
+			adm, err := openAdmin(cmd.Context(), env.getenv)
+			if err != nil {
+				return err
+			}
+			defer adm.close()
+			if err := adm.tenants.AddLabel(cmd.Context(), a[0], a[1], group); err != nil {
+				return err
+			}
+			fmt.Fprintf(env.stdout, "tenant %s accepts label %s (group %s)\n", a[0], a[1], group)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&group, "group", string(backup.GroupOther), "the group it lists under: ldk, bitkit or other")
+	return cmd
+}
+
+// formatFlag adds --format to a listing command.
+func formatFlag(cmd *cobra.Command, f *table.Format) {
+	cmd.Flags().Var(f, "format", "output as "+table.Formats)
 }
 
 func printTenant(w io.Writer, r tenant.Record) {

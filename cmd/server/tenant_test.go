@@ -64,7 +64,9 @@ func TestTenantCommands(t *testing.T) {
 	require.Contains(t, list, "Zeta")
 
 	c.ok("tenant", "labels", "add", "acme", "acme_wallet", "--group", "bitkit")
+	require.Contains(t, c.ok("tenant", "labels", "add", "acme", "acme_notes"), "(group other)", "without --group a label lists under other")
 	show := c.ok("tenant", "show", "acme")
+	require.Contains(t, show, "acme_notes (other)")
 	require.Contains(t, show, "Acme Wallet")
 	require.Contains(t, show, pub[1])
 	require.Contains(t, show, "acme_wallet (bitkit)")
@@ -93,7 +95,7 @@ func TestTenantCommandsRefuseBadInput(t *testing.T) {
 		{[]string{"tenant", "add", "ACME", "--name", "x"}, "must be 1 to 32"},
 		{[]string{"tenant", "add", "../x", "--name", "x"}, "must be 1 to 32"},
 		{[]string{"tenant", "add", "new"}, "needs a name"},
-		{[]string{"tenant", "add"}, "want 1 argument"},
+		{[]string{"tenant", "add"}, "takes SLUG (1 argument), got 0"},
 		{[]string{"tenant", "show", "nope"}, "no tenant"},
 		{[]string{"tenant", "disable", "nope"}, "no tenant"},
 		{[]string{"tenant", "disable", "default"}, "cannot be disabled"},

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -52,6 +53,11 @@ type App struct {
 
 	stopLoops context.CancelFunc
 	loops     sync.WaitGroup
+
+	// inFlight counts requests being served, for the shutdown log.
+	inFlight  atomic.Int64
+	closeOnce sync.Once
+	closeErr  error
 }
 
 // New connects to the database, migrates it when configured to, and builds
@@ -99,6 +105,16 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, clock back
 		}
 	}
 
+	tenants := tenant.NewDirectory(store, tenant.Config{DefaultKey: serverKey, KEK: kek, Limits: cfg.Limits(), RateLimits: cfg.RateLimits, CacheTTL: cfg.CacheTTL}, now)
+	unserved, err := tenants.CheckKeys(ctx)
+	if err != nil {
+		pool.Close()
+		return nil, err
+	}
+	if len(unserved) > 0 {
+		logger.Warn("KEY_ENCRYPTION_KEY is not set: these enabled tenants are not served (their apps get 503)", "tenants", unserved)
+	}
+
 	m := metrics.New(pool)
 	rec := activity.NewRecorder(store, now, logger)
 	router, err := api.NewRouter(api.Deps{
@@ -107,7 +123,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, clock back
 			rec.Add(t, activity.Paced, 0)
 		}),
 		Auth:           auth.NewService(store, now, cfg.TimestampWindow, cfg.CacheTTL),
-		Tenants:        tenant.NewDirectory(store, tenant.Config{DefaultKey: serverKey, KEK: kek, Limits: cfg.Limits(), RateLimits: cfg.RateLimits, CacheTTL: cfg.CacheTTL}, now),
+		Tenants:        tenants,
 		Limiter:        limits.NewLimiter(store, now, cfg.CacheTTL),
 		Observer:       observer{m, rec},
 		Ready:          store.Ready,
@@ -132,7 +148,6 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, clock back
 		pool:     pool,
 		activity: rec,
 		server: &http.Server{
-			Handler:           router,
 			ReadHeaderTimeout: cfg.ReadHeaderTimeout,
 			ReadTimeout:       cfg.ReadTimeout,
 			WriteTimeout:      cfg.WriteTimeout,
@@ -142,11 +157,24 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, clock back
 		},
 		served: make(chan error, 2),
 	}
+	a.server.Handler = a.countInFlight(router)
 	if cfg.AdminAddr != "" {
 		a.admin = &http.Server{Handler: adminMux(m, cfg.AdminPprof), ReadHeaderTimeout: 10 * time.Second}
 	}
 	return a, nil
 }
+
+// countInFlight keeps InFlight up to date.
+func (a *App) countInFlight(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		a.inFlight.Add(1)
+		defer a.inFlight.Add(-1)
+		next.ServeHTTP(w, r)
+	})
+}
+
+// InFlight is the number of requests being served.
+func (a *App) InFlight() int64 { return a.inFlight.Load() }
 
 // adminMux serves the admin listener: metrics, and profiles when enabled.
 func adminMux(m *metrics.Metrics, withPprof bool) http.Handler {
@@ -307,13 +335,24 @@ func (a *App) checkUsage(ctx context.Context) {
 
 // Close stops accepting requests, lets in-flight ones (a persist being
 // committed) finish within the shutdown timeout, flushes the activity
-// counts, then closes the pool.
+// counts, then closes the pool. It logs each step, so an operator sees
+// why a stop takes time and that it ended. Later calls return the first
+// call's result.
 func (a *App) Close() error {
+	a.closeOnce.Do(func() { a.closeErr = a.close() })
+	return a.closeErr
+}
+
+func (a *App) close() error {
+	start := time.Now()
+	a.logger.Info("shutting down: no new connections; draining requests in flight",
+		"in_flight", a.inFlight.Load(), "timeout", a.cfg.ShutdownTimeout.String())
 	ctx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
 	defer cancel()
 	err := a.server.Shutdown(ctx)
 	if errors.Is(err, context.DeadlineExceeded) {
-		a.logger.Warn("shutdown timeout reached; closing remaining connections")
+		a.logger.Warn("shutdown timeout reached; closing the connections of requests still in flight",
+			"in_flight", a.inFlight.Load(), "timeout", a.cfg.ShutdownTimeout.String())
 		err = a.server.Close()
 	}
 	if a.admin != nil {
@@ -324,5 +363,6 @@ func (a *App) Close() error {
 		a.loops.Wait()
 	}
 	a.pool.Close()
+	a.logger.Info("stopped", "took_ms", time.Since(start).Milliseconds())
 	return err
 }

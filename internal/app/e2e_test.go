@@ -1,6 +1,7 @@
 package app_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -8,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -359,8 +361,9 @@ func TestChallengeIsSingleUse(t *testing.T) {
 	c := h.challenge(h.url, n)
 	h.respond(h.url, n, c).json(t)
 	before := h.snapshot()
-	// No live challenge left: 400.
+	// No live challenge left: 400, and nothing changes.
 	h.respond(h.url, n, c).requireError(t, http.StatusBadRequest)
+	require.Equal(t, before, h.snapshot())
 	// With another challenge live, the old signature is simply wrong: 401.
 	h.challenge(h.url, n)
 	before = h.snapshot()
@@ -444,6 +447,39 @@ func TestRequestLog(t *testing.T) {
 	all := h.logs.buf.String()
 	h.logs.mu.Unlock()
 	require.NotContains(t, all, tok, "a bearer token in the log")
+}
+
+// TestRequestLogCountsTheBytesRead: a persist refused (413) for the
+// Content-Length it declares logs the bytes the server read, not the
+// declared length.
+func TestRequestLogCountsTheBytesRead(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, func(c *config.Config) { c.MaxBodyBytes = 1 << 10 })
+	n := newNode(t)
+	sent := randomBytes(t, 100)
+	conn, err := net.Dial("tcp", strings.TrimPrefix(h.url, "http://"))
+	require.NoError(t, err)
+	defer conn.Close()
+	var req strings.Builder
+	req.WriteString("POST /v1/persist?network=regtest&label=ping HTTP/1.1\r\nHost: x\r\nX-Request-Id: too-large-1\r\nContent-Length: 10000000\r\n")
+	for k, v := range n.persistHeaders(sent) {
+		fmt.Fprintf(&req, "%s: %s\r\n", k, v)
+	}
+	req.WriteString("\r\n")
+	_, err = conn.Write(append([]byte(req.String()), sent...))
+	require.NoError(t, err)
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusRequestEntityTooLarge, resp.StatusCode)
+
+	line := h.waitForRequestLog(t, "too-large-1")
+	require.EqualValues(t, len(sent), line["bytes_in"], "the bytes read, not the 10,000,000 declared")
+
+	body := []byte("logged")
+	r := h.do(http.MethodPost, "/v1/persist?network=regtest&label=ping", n.persistHeaders(body), body)
+	require.Equal(t, http.StatusOK, r.status)
+	require.EqualValues(t, len(body), h.waitForRequestLog(t, r.header.Get("X-Request-Id"))["bytes_in"])
 }
 
 // TestCachedTokenExpires: a replica that holds a session in its cache (here

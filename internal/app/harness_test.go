@@ -143,6 +143,39 @@ func (b *logBuffer) lines(t testing.TB) []map[string]any {
 	return out
 }
 
+// waitForLog waits until a line with message msg is logged and returns it.
+func (h *harness) waitForLog(t testing.TB, msg string) map[string]any {
+	t.Helper()
+	var found map[string]any
+	require.Eventually(t, func() bool {
+		for _, l := range h.logs.lines(t) {
+			if l["msg"] == msg {
+				found = l
+				return true
+			}
+		}
+		return false
+	}, 10*time.Second, 5*time.Millisecond, "no log line %q", msg)
+	return found
+}
+
+// waitForRequestLog waits for the request line of request id and returns
+// it (the line is written once the reply is out).
+func (h *harness) waitForRequestLog(t testing.TB, id string) map[string]any {
+	t.Helper()
+	var found map[string]any
+	require.Eventually(t, func() bool {
+		for _, l := range h.logs.lines(t) {
+			if l["msg"] == "request" && l["request_id"] == id {
+				found = l
+				return true
+			}
+		}
+		return false
+	}, 10*time.Second, 5*time.Millisecond, "no request line for %s", id)
+	return found
+}
+
 func newHarness(t testing.TB, configure ...func(*config.Config)) *harness {
 	t.Helper()
 	pool, dbURL := pgtest.NewPool(t)

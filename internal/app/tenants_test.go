@@ -4,11 +4,15 @@ import (
 	"context"
 	"encoding/hex"
 	"errors"
+	"fmt"
+	"log/slog"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
+	"ldkbackup/internal/app"
 	"ldkbackup/internal/client"
 	"ldkbackup/internal/lnsig"
 	"ldkbackup/internal/postgres"
@@ -203,11 +207,14 @@ func TestUnknownTenants(t *testing.T) {
 }
 
 // TestTenantsNeedTheKeyEncryptionKey: without KEY_ENCRYPTION_KEY only the
-// default tenant works.
+// default tenant works, and the start-up log names the tenants left out;
+// with a wrong one the server refuses to start, naming the tenant and the
+// setting.
 func TestTenantsNeedTheKeyEncryptionKey(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
 	h.addTenant("acme")
+	rightKEK := h.cfg.KeyEncryptionKey
 	h.cfg.KeyEncryptionKey = ""
 	bare := h.startReplica()
 	require.Equal(t, http.StatusOK, h.doURL(bare, http.MethodGet, "/v1/status", nil, nil).status)
@@ -216,11 +223,25 @@ func TestTenantsNeedTheKeyEncryptionKey(t *testing.T) {
 	before := h.snapshot()
 	h.doURL(bare, http.MethodPost, "/t/acme/v1/persist?network=regtest&label=ping", n.persistHeaders(body), body).requireError(t, http.StatusServiceUnavailable)
 	require.Equal(t, before, h.snapshot())
+	warned := false
+	for _, l := range h.logs.lines(t) {
+		if l["level"] == "WARN" && strings.Contains(fmt.Sprint(l["msg"]), "not served") {
+			warned = true
+			require.Equal(t, []any{"acme"}, l["tenants"])
+		}
+	}
+	require.True(t, warned, "the start-up log names the tenants that are not served")
 
-	// A wrong key-encryption key does not open the tenant's key either: an
-	// operator fault, answered 500 with nothing stored.
+	// A wrong key-encryption key does not open the tenant's key: the server
+	// does not start.
 	h.cfg.KeyEncryptionKey = hex.EncodeToString(randomBytes(t, 32))
-	wrong := h.startReplica()
-	h.doURL(wrong, http.MethodPost, "/t/acme/v1/persist?network=regtest&label=ping", n.persistHeaders(body), body).requireError(t, http.StatusInternalServerError)
-	require.Equal(t, before, h.snapshot())
+	_, err := app.New(context.Background(), h.cfg, slog.New(slog.DiscardHandler), h.clock)
+	require.ErrorContains(t, err, `tenant "acme"`)
+	require.ErrorContains(t, err, "KEY_ENCRYPTION_KEY")
+
+	// A disabled tenant is not served, so its key need not open.
+	kek, err := hex.DecodeString(rightKEK)
+	require.NoError(t, err)
+	require.NoError(t, tenant.NewDirectory(postgres.NewStore(h.pool), tenant.Config{KEK: kek}, h.clock.Now).SetDisabled(context.Background(), "acme", true))
+	h.startReplica()
 }

@@ -1,16 +1,16 @@
 package config
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
-	"strings"
+
+	"github.com/joho/godotenv"
 )
 
-// LoadDotEnv reads KEY=VALUE lines from path (the original server's .env
-// format: # comments, optional quotes, optional "export "). Variables already
+// LoadDotEnv reads KEY=VALUE lines from path with godotenv (the original
+// server's .env format: # comments, quotes, "export "). Variables already
 // in the environment win, so a deployment's settings are never overridden by
 // a stray file. A missing file is no error.
 func LoadDotEnv(path string, getenv func(string) string) (map[string]string, error) {
@@ -22,28 +22,17 @@ func LoadDotEnv(path string, getenv func(string) string) (map[string]string, err
 		return nil, err
 	}
 	defer f.Close()
-
-	vars := map[string]string{}
-	sc := bufio.NewScanner(f)
-	for n := 1; sc.Scan(); n++ {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		line = strings.TrimPrefix(line, "export ")
-		k, v, ok := strings.Cut(line, "=")
-		if !ok {
-			return nil, fmt.Errorf("%s:%d: want KEY=VALUE", path, n)
-		}
-		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
-		if len(v) >= 2 && (v[0] == '"' || v[0] == '\'') && v[len(v)-1] == v[0] {
-			v = v[1 : len(v)-1]
-		}
+	parsed, err := godotenv.Parse(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	vars := make(map[string]string, len(parsed))
+	for k, v := range parsed {
 		if getenv(k) == "" {
 			vars[k] = v
 		}
 	}
-	return vars, sc.Err()
+	return vars, nil
 }
 
 // Overlay returns a getenv that answers from the environment first, then vars.

@@ -306,14 +306,6 @@ func (c *cluster) port() (int, error) {
 	return port, nil
 }
 
-// command runs one of the cluster's binaries (or any program, for "test"),
-// as the service user when we are root.
-func (c *cluster) command(ctx context.Context, name string, args ...string) *exec.Cmd {
-	return c.runner().Command(ctx, name, args...)
-}
-
-func (c *cluster) runner() Runner { return Runner{binDir: c.bins.dir, runAs: c.run.runAs} }
-
 // findBinaries looks for initdb and pg_ctl side by side in PATH and in
 // Debian's /usr/lib/postgresql/<version>/bin, and returns the version
 // wantMajor (the one that created an existing cluster) or else the newest.

@@ -5,18 +5,16 @@ package report
 
 import (
 	"context"
-	"encoding/csv"
-	"encoding/json"
 	"fmt"
 	"io"
 	"regexp"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgtype"
+
+	"ldkbackup/internal/table"
 )
 
 // Querier runs a query; a pool or a connection.
@@ -26,9 +24,9 @@ type Querier interface {
 
 // Options narrow a report.
 type Options struct {
-	Format string    // table (default), csv or json
-	Tenant string    // "" for all tenants
-	Since  time.Time // meaning per report; zero for its default
+	Format table.Format // table (default), csv or json
+	Tenant string       // "" for all tenants
+	Since  time.Time    // meaning per report; zero for its default
 }
 
 // report is one view and how its --since applies.
@@ -98,15 +96,7 @@ func Run(ctx context.Context, db Querier, name string, opts Options, now time.Ti
 	if err := rows.Err(); err != nil {
 		return err
 	}
-	switch opts.Format {
-	case "", "table":
-		return writeTable(w, cols, data)
-	case "csv":
-		return writeCSV(w, cols, data)
-	case "json":
-		return writeJSON(w, cols, data)
-	}
-	return fmt.Errorf("unknown format %q (want table, csv or json)", opts.Format)
+	return table.Write(w, opts.Format, cols, data)
 }
 
 var relative = regexp.MustCompile(`^([0-9]+)([dh])$`)
@@ -127,97 +117,4 @@ func ParseSince(s string, now time.Time) (time.Time, error) {
 		return time.Time{}, fmt.Errorf("--since %q: want a date like 2026-11-01 or a span like 7d or 12h", s)
 	}
 	return t, nil
-}
-
-func writeTable(w io.Writer, cols []string, data [][]any) error {
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, strings.ToUpper(strings.Join(cols, "\t")))
-	for _, row := range data {
-		cells := make([]string, len(row))
-		for i, v := range row {
-			cells[i] = text(v)
-		}
-		fmt.Fprintln(tw, strings.Join(cells, "\t"))
-	}
-	return tw.Flush()
-}
-
-func writeCSV(w io.Writer, cols []string, data [][]any) error {
-	cw := csv.NewWriter(w)
-	if err := cw.Write(cols); err != nil {
-		return err
-	}
-	for _, row := range data {
-		cells := make([]string, len(row))
-		for i, v := range row {
-			cells[i] = text(v)
-		}
-		if err := cw.Write(cells); err != nil {
-			return err
-		}
-	}
-	cw.Flush()
-	return cw.Error()
-}
-
-func writeJSON(w io.Writer, cols []string, data [][]any) error {
-	out := make([]map[string]any, 0, len(data))
-	for _, row := range data {
-		m := make(map[string]any, len(cols))
-		for i, v := range row {
-			m[cols[i]] = jsonValue(v)
-		}
-		out = append(out, m)
-	}
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(out)
-}
-
-// text renders a value for a table or CSV cell.
-func text(v any) string {
-	switch x := v.(type) {
-	case nil:
-		return ""
-	case time.Time:
-		if x.Hour() == 0 && x.Minute() == 0 && x.Second() == 0 && x.Nanosecond() == 0 {
-			return x.Format("2006-01-02")
-		}
-		return x.UTC().Format(time.RFC3339)
-	case []any:
-		parts := make([]string, len(x))
-		for i, e := range x {
-			parts[i] = text(e)
-		}
-		return strings.Join(parts, ",")
-	case pgtype.Numeric:
-		f, _ := numericFloat(x)
-		return strconv.FormatFloat(f, 'f', -1, 64)
-	}
-	return fmt.Sprint(v)
-}
-
-// jsonValue keeps numbers numbers and renders the rest as text.
-func jsonValue(v any) any {
-	switch x := v.(type) {
-	case nil, int64, int32, bool, string, float64:
-		return x
-	case pgtype.Numeric:
-		if f, ok := numericFloat(x); ok {
-			return f
-		}
-		return nil
-	case []any:
-		out := make([]any, len(x))
-		for i, e := range x {
-			out[i] = jsonValue(e)
-		}
-		return out
-	}
-	return text(v)
-}
-
-func numericFloat(n pgtype.Numeric) (float64, bool) {
-	f, err := n.Float64Value()
-	return f.Float64, err == nil && f.Valid
 }

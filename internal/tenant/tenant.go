@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"regexp"
 	"time"
 
@@ -197,6 +198,35 @@ func (d *Directory) serverKey(r Record) (*btcec.PrivateKey, error) {
 		return nil, errors.New("tenant " + r.Slug + ": sealed secret does not match the stored public key")
 	}
 	return key, nil
+}
+
+// CheckKeys opens the server key of every enabled tenant, so a server
+// started with the wrong KEY_ENCRYPTION_KEY refuses to start instead of
+// answering 500 to every request of those tenants. Without a
+// KEY_ENCRYPTION_KEY no tenant but the default is served (by design: their
+// requests get 503), and unserved names the enabled tenants this leaves out.
+func (d *Directory) CheckKeys(ctx context.Context) (unserved []string, err error) {
+	ts, err := d.store.TenantList(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range ts {
+		if s.ID == backup.DefaultTenant || s.DisabledAt != nil {
+			continue
+		}
+		if d.cfg.KEK == nil {
+			unserved = append(unserved, s.Slug)
+			continue
+		}
+		r, err := d.store.TenantBySlug(ctx, s.Slug)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := d.serverKey(r); err != nil {
+			return nil, fmt.Errorf("%w: start with the KEY_ENCRYPTION_KEY tenant %q was added with, or disable the tenant (server tenant disable %s)", err, s.Slug, s.Slug)
+		}
+	}
+	return unserved, nil
 }
 
 // Create adds a tenant with a new server key pair and returns it; the
