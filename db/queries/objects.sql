@@ -9,8 +9,8 @@ FROM persist_object(@tenant_id::bigint, @node_key::bytea, @network::text, @label
 
 -- name: ObjectGetPayload :one
 -- One version of an object (@version = 0: the latest): found is false when
--- there is none, and a found version with a NULL payload is one whose bytes
--- retention has dropped. With @rate_limit > 0 the same round trip counts the
+-- there is none, and a found version with a NULL payload is one that
+-- retention has deleted (at most the latest version, but no row). With @rate_limit > 0 the same round trip counts the
 -- read against @rate_key and refuses it past the limit (rate_count); the
 -- count is the preserved side of the LEFT JOIN, so a read of a missing
 -- object is counted too.
@@ -19,7 +19,7 @@ FROM rate_count(@rate_key::text, @now::timestamptz, @window_seconds::integer, @r
 LEFT JOIN LATERAL (
     SELECT true AS found, v.payload
     FROM objects AS o
-    JOIN object_versions AS v
+    LEFT JOIN object_versions AS v
       ON v.object_id = o.id
      AND v.version = CASE WHEN @version::bigint = 0 THEN o.latest_version ELSE @version::bigint END
     WHERE o.tenant_id = @tenant_id
@@ -27,6 +27,7 @@ LEFT JOIN LATERAL (
       AND o.network = @network
       AND o.label = @label
       AND o.channel_id = @channel_id
+      AND @version::bigint <= o.latest_version
 ) AS r ON true;
 
 -- name: ObjectListKeys :many

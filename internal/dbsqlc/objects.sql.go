@@ -111,7 +111,7 @@ FROM rate_count($1::text, $2::timestamptz, $3::integer, $4::integer) AS hit
 LEFT JOIN LATERAL (
     SELECT true AS found, v.payload
     FROM objects AS o
-    JOIN object_versions AS v
+    LEFT JOIN object_versions AS v
       ON v.object_id = o.id
      AND v.version = CASE WHEN $5::bigint = 0 THEN o.latest_version ELSE $5::bigint END
     WHERE o.tenant_id = $6
@@ -119,6 +119,7 @@ LEFT JOIN LATERAL (
       AND o.network = $8
       AND o.label = $9
       AND o.channel_id = $10
+      AND $5::bigint <= o.latest_version
 ) AS r ON true
 `
 
@@ -141,8 +142,8 @@ type ObjectGetPayloadRow struct {
 }
 
 // One version of an object (@version = 0: the latest): found is false when
-// there is none, and a found version with a NULL payload is one whose bytes
-// retention has dropped. With @rate_limit > 0 the same round trip counts the
+// there is none, and a found version with a NULL payload is one that
+// retention has deleted (at most the latest version, but no row). With @rate_limit > 0 the same round trip counts the
 // read against @rate_key and refuses it past the limit (rate_count); the
 // count is the preserved side of the LEFT JOIN, so a read of a missing
 // object is counted too.

@@ -61,8 +61,8 @@ type Querier interface {
 	// account. versions and held_bytes read the statement's snapshot.
 	ObjectDeleteNodeNetwork(ctx context.Context, arg ObjectDeleteNodeNetworkParams) (ObjectDeleteNodeNetworkRow, error)
 	// One version of an object (@version = 0: the latest): found is false when
-	// there is none, and a found version with a NULL payload is one whose bytes
-	// retention has dropped. With @rate_limit > 0 the same round trip counts the
+	// there is none, and a found version with a NULL payload is one that
+	// retention has deleted (at most the latest version, but no row). With @rate_limit > 0 the same round trip counts the
 	// read against @rate_key and refuses it past the limit (rate_count); the
 	// count is the preserved side of the LEFT JOIN, so a read of a missing
 	// object is counted too.
