@@ -105,3 +105,8 @@ func (f memoryFigures) headline() string {
 	}
 	return strings.Join(parts, "; ") + fmt.Sprintf(" (bound %d MiB); %d corrupt", f.BoundBytes>>20, f.Integrity.CorruptPayloads)
 }
+
+func (f burstFigures) headline() string {
+	return fmt.Sprintf("%d monitors at once, allowance %d/min: %d stored (%s), slowest %.1f s, %d objects stored, usage drift %d",
+		f.Monitors, f.PerMinute, f.Acked, statuses(f.Statuses), f.SlowestSeconds, f.Integrity.Objects, f.Integrity.UsageDrift)
+}
