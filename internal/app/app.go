@@ -98,7 +98,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, now func()
 	m := metrics.New(pool)
 	rec := activity.NewRecorder(store, now, logger)
 	router, err := api.NewRouter(api.Deps{
-		Backup:         backup.NewService(store, now, int(cfg.RetainVersions)),
+		Backup:         backup.NewService(store, now, int(cfg.RetainVersions), backup.WithMaxStream(cfg.WriteTimeout)),
 		Auth:           auth.NewService(store, now, cfg.TimestampWindow, cfg.CacheTTL),
 		Tenants:        tenant.NewDirectory(store, tenant.Config{DefaultKey: serverKey, KEK: kek, Limits: cfg.Limits(), RateLimits: cfg.RateLimits, CacheTTL: cfg.CacheTTL}, now),
 		Limiter:        limits.NewLimiter(store, now, cfg.CacheTTL),
@@ -110,6 +110,10 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, now func()
 		InFlightWait:   cfg.InFlightWait,
 		Version:        Version,
 		TrustedProxies: proxies,
+
+		RetrieveChunkBytes: cfg.RetrieveChunkBytes,
+		SendStallTimeout:   cfg.SendStallTimeout,
+		WriteTimeout:       cfg.WriteTimeout,
 	})
 	if err != nil {
 		pool.Close()
