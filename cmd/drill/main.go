@@ -42,6 +42,7 @@ func allDrills() []drill {
 		{"replicas", replicasDrill},
 		{"slow-clients", slowClientsDrill},
 		{"memory", memoryDrill},
+		{"stalled-readers", stalledReadersDrill},
 	}
 }
 
