@@ -8,8 +8,8 @@ import (
 	"io"
 	"mime"
 	"net/http"
-	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode"
 
@@ -25,7 +25,11 @@ const maxJSONBody = 16 << 10
 
 type handlers struct {
 	deps     Deps
-	inFlight *semaphore.Weighted // bytes of persist bodies in memory
+	inFlight *semaphore.Weighted // payload bytes in memory: persist bodies and retrieve buffers
+	// sendBuffers are retrieve buffers of RetrieveChunkBytes, reused so that
+	// a retrieve allocates nothing for its payload; each one in use is
+	// counted in inFlight.
+	sendBuffers sync.Pool
 }
 
 func (h *handlers) status(c *gin.Context) {
@@ -146,14 +150,24 @@ func (h *handlers) list(c *gin.Context) {
 }
 
 func (h *handlers) retrieve(c *gin.Context) {
-	payload, err := h.deps.Backup.Retrieve(c.Request.Context(), tenantOf(c), nodeOf(c), c.Query("network"), c.Query("label"), c.Query("channelId"), c.Query("version"))
+	start := time.Now()
+	req, err := backup.ParseRetrieve(tenantOf(c), nodeOf(c), c.Query("network"), c.Query("label"), c.Query("channelId"), c.Query("version"))
 	if err != nil {
 		h.fail(c, err)
 		return
 	}
-	// An explicit length: without it net/http would chunk large payloads.
-	c.Header("Content-Length", strconv.Itoa(len(payload)))
-	c.Data(http.StatusOK, "application/octet-stream", payload)
+	buf, release, err := h.takeSendBuffer(c)
+	if err != nil {
+		h.fail(c, err)
+		return
+	}
+	defer release()
+	d, err := h.deps.Backup.Retrieve(c.Request.Context(), req, buf)
+	if err != nil {
+		h.fail(c, err)
+		return
+	}
+	h.send(c, d, start)
 }
 
 func (h *handlers) versions(c *gin.Context) {

@@ -20,7 +20,7 @@ import (
 type BackupService interface {
 	Persist(ctx context.Context, p backup.ParsedPersist, body []byte) (backup.PersistResult, error)
 	List(ctx context.Context, tenant *backup.Tenant, node backup.NodeKey, network, fileGroup string) (backup.Listing, error)
-	Retrieve(ctx context.Context, tenant *backup.Tenant, node backup.NodeKey, network, label, channelID, version string) ([]byte, error)
+	Retrieve(ctx context.Context, req backup.RetrieveRequest, buf []byte) (*backup.Download, error)
 	Versions(ctx context.Context, tenant *backup.Tenant, node backup.NodeKey, network, label, channelID, before, limit string) ([]backup.VersionInfo, error)
 	DeleteAccount(ctx context.Context, tenant *backup.Tenant, node backup.NodeKey, network string) (backup.Deletion, error)
 }
@@ -63,14 +63,24 @@ type Deps struct {
 	Ready        func(ctx context.Context) error
 	Logger       *slog.Logger
 	MaxBodyBytes int64
-	// InFlightBytes caps the persist bodies held in memory at once; a
-	// persist waits up to InFlightWait for room, then gets 503.
+	// InFlightBytes caps the payload bytes held in memory at once, persist
+	// bodies and retrieve buffers together; a request waits up to
+	// InFlightWait for room, then gets 503.
 	InFlightBytes int64
 	InFlightWait  time.Duration
 	Version       string
 	// TrustedProxies are the CIDRs whose X-Forwarded-For names the client;
 	// from anyone else the header is ignored.
 	TrustedProxies []string
+
+	// RetrieveChunkBytes is a retrieve's buffer: the most of a version it
+	// holds at a time.
+	RetrieveChunkBytes int64
+	// A retrieve's client that takes no bytes for SendStallTimeout is
+	// dropped, and its whole reply may take at most WriteTimeout (the
+	// server's, which a per-write deadline would otherwise replace).
+	SendStallTimeout time.Duration
+	WriteTimeout     time.Duration
 }
 
 // Policy is who may call a route.
@@ -150,7 +160,8 @@ func (h *handlers) mounts() []struct {
 // NewRouter builds the HTTP handler of the public port.
 func NewRouter(d Deps) (*gin.Engine, error) {
 	gin.SetMode(gin.ReleaseMode)
-	h := &handlers{deps: d, inFlight: semaphore.NewWeighted(max(d.InFlightBytes, d.MaxBodyBytes))}
+	h := &handlers{deps: d, inFlight: semaphore.NewWeighted(max(d.InFlightBytes, d.MaxBodyBytes, d.RetrieveChunkBytes))}
+	h.sendBuffers.New = func() any { b := make([]byte, d.RetrieveChunkBytes); return &b }
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
 	// gin trusts every proxy unless told otherwise: only the configured ones

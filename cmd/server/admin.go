@@ -47,7 +47,7 @@ func openAdmin(ctx context.Context, getenv func(string) string) (*admin, error) 
 		pool:    pool,
 		store:   store,
 		tenants: tenant.NewDirectory(store, tenant.Config{KEK: kek, Limits: cfg.Limits(), RateLimits: cfg.RateLimits}, time.Now),
-		objects: backup.NewService(store, backup.SystemClock{}, int(cfg.RetainVersions), nil),
+		objects: backup.NewService(store, backup.SystemClock{}, int(cfg.RetainVersions)),
 		close:   pool.Close,
 	}, nil
 }

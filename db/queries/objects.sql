@@ -30,6 +30,73 @@ LEFT JOIN LATERAL (
       AND @version::bigint <= o.latest_version
 ) AS r ON true;
 
+-- name: ObjectVersionOpen :one
+-- The first read of a retrieve, in one round trip. It counts the read against
+-- @rate_key as ObjectGetPayload does (rate_count is the preserved side of the
+-- LEFT JOINs, so a read of a missing object is counted too) and finds the
+-- version (@version = 0: the latest). A version of at most @chunk_bytes comes
+-- back whole in data. A larger one is pinned until @pin_until (retention
+-- skips pinned versions) and data is its first @chunk_bytes; the rest is read
+-- by ObjectVersionChunk. The pin is an UPDATE of the version row in this
+-- statement, so a retention running meanwhile either went first (then the
+-- UPDATE, re-checking the row under READ COMMITTED, finds no payload, and
+-- data is NULL) or re-checks the pinned row and skips it. greatest keeps the
+-- later of two streams' pins. A lost pin costs nothing, so its commit does
+-- not wait for the WAL (set_config, as in rate_count).
+-- found: the object has this version, even if its bytes are no longer held
+-- (data NULL), whether retention set its payload NULL or deleted its row.
+WITH target AS MATERIALIZED (
+    SELECT o.id AS object_id, o.latest_version, r.version, v.size,
+           CASE WHEN v.size <= @chunk_bytes::integer THEN v.payload END AS payload
+    FROM objects AS o
+    CROSS JOIN LATERAL (
+        SELECT CASE WHEN @version::bigint = 0 THEN o.latest_version ELSE @version::bigint END AS version
+    ) AS r
+    LEFT JOIN object_versions AS v ON v.object_id = o.id AND v.version = r.version
+    WHERE o.tenant_id = @tenant_id
+      AND o.node_key = @node_key
+      AND o.network = @network
+      AND o.label = @label
+      AND o.channel_id = @channel_id
+),
+pin AS (
+    UPDATE object_versions AS v
+    SET pinned_until = greatest(v.pinned_until, @pin_until::timestamptz)
+    FROM target AS t
+    WHERE v.object_id = t.object_id AND v.version = t.version
+      AND v.size > @chunk_bytes::integer AND v.payload IS NOT NULL
+      AND set_config('synchronous_commit', 'off', true) = 'off'
+    RETURNING substring(v.payload FROM 1 FOR @chunk_bytes::integer) AS head
+)
+SELECT (t.object_id IS NOT NULL AND t.version <= t.latest_version)::boolean AS found,
+       coalesce(t.object_id, 0)::bigint AS object_id,
+       coalesce(t.version, 0)::bigint AS version,
+       coalesce(t.size, 0)::bigint AS size,
+       (p.head IS NOT NULL)::boolean AS pinned,
+       coalesce(t.payload, p.head)::bytea AS data
+FROM rate_count(@rate_key::text, @now::timestamptz, @window_seconds::integer, @rate_limit::integer) AS hit
+LEFT JOIN target AS t ON true
+LEFT JOIN pin AS p ON true;
+
+-- name: ObjectVersionChunk :one
+-- @length bytes of a version's payload from byte @start (1 is the first),
+-- reading only the TOAST chunks they lie in (the payload is stored
+-- EXTERNAL, uncompressed). No row: the bytes are no longer held. A
+-- version's bytes never change, so chunks read by separate statements
+-- make up one version.
+SELECT substring(payload FROM @start::integer FOR @length::integer)::bytea AS chunk
+FROM object_versions
+WHERE object_id = @object_id AND version = @version AND payload IS NOT NULL;
+
+-- name: ObjectVersionUnpin :exec
+-- Ends a retrieve's pin, unless a later stream of the same version pinned it
+-- further. Best effort: a pin not ended expires at pinned_until, so its
+-- commit does not wait for the WAL.
+UPDATE object_versions
+SET pinned_until = NULL
+WHERE object_id = @object_id AND version = @version AND pinned_until = @pin_until::timestamptz
+  AND set_config('synchronous_commit', 'off', true) = 'off';
+
 -- name: ObjectListKeys :many
 -- Reads only this node's index range, whatever the size of the table. With
 -- @rate_limit > 0 the same round trip counts the list against @rate_key

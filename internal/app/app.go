@@ -118,10 +118,11 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, clock back
 	m := metrics.New(pool)
 	rec := activity.NewRecorder(store, now, logger)
 	router, err := api.NewRouter(api.Deps{
-		Backup: backup.NewService(store, clock, int(cfg.RetainVersions), func(t backup.TenantID, d time.Duration) {
-			m.Paced(d)
-			rec.Add(t, activity.Paced, 0)
-		}),
+		Backup: backup.NewService(store, clock, int(cfg.RetainVersions), backup.WithMaxStream(cfg.WriteTimeout),
+			backup.WithPaced(func(t backup.TenantID, d time.Duration) {
+				m.Paced(d)
+				rec.Add(t, activity.Paced, 0)
+			})),
 		Auth:           auth.NewService(store, now, cfg.TimestampWindow, cfg.CacheTTL),
 		Tenants:        tenants,
 		Limiter:        limits.NewLimiter(store, now, cfg.CacheTTL),
@@ -133,6 +134,10 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, clock back
 		InFlightWait:   cfg.InFlightWait,
 		Version:        Version,
 		TrustedProxies: proxies,
+
+		RetrieveChunkBytes: cfg.RetrieveChunkBytes,
+		SendStallTimeout:   cfg.SendStallTimeout,
+		WriteTimeout:       cfg.WriteTimeout,
 	})
 	if err != nil {
 		pool.Close()

@@ -34,7 +34,7 @@ func BenchmarkPersist(b *testing.B) {
 
 func benchmarkPersist(b *testing.B, size int, limited bool) {
 	pool, _ := pgtest.NewPool(b)
-	svc := backup.NewService(postgres.NewStore(pool), backup.SystemClock{}, 5, nil)
+	svc := backup.NewService(postgres.NewStore(pool), backup.SystemClock{}, 5)
 	serverKey, _ := btcec.NewPrivateKey()
 	tenant := &backup.Tenant{ID: backup.DefaultTenant, Slug: "default", ServerKey: serverKey, Labels: backup.DefaultLabelPolicy()}
 	if limited {

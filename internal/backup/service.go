@@ -23,10 +23,7 @@ type ObjectStore interface {
 	// turn is taken, and the caller calls again after the wait without the
 	// node's rate limit.
 	PutObject(ctx context.Context, key ObjectKey, payload []byte, sum [sha256.Size]byte, now time.Time, retain int, limits WriteLimits) (PutResult, error)
-	// GetObject returns one version's bytes (0: the latest); ErrNotFound or
-	// ErrPayloadDropped. The read counts against limit in the same round
-	// trip: ERATELIMITED past it.
-	GetObject(ctx context.Context, key ObjectKey, version int64, now time.Time, limit ReadLimit) ([]byte, error)
+	VersionStore
 	// ListObjectKeys lists a node's objects on a network, counting the list
 	// against limit in the same round trip: ERATELIMITED past it.
 	ListObjectKeys(ctx context.Context, tenant TenantID, node NodeKey, network Network, now time.Time, limit ReadLimit) ([]StoredKey, error)
@@ -94,21 +91,22 @@ type Deletion struct {
 
 // Service persists, lists and retrieves a node's objects and their history.
 type Service struct {
-	store  ObjectStore
-	clock  Clock
-	now    func() time.Time
-	retain int
-	paced  func(TenantID, time.Duration)
+	store     ObjectStore
+	clock     Clock
+	now       func() time.Time
+	retain    int
+	paced     func(TenantID, time.Duration)
+	maxStream time.Duration // the longest a retrieve's reply may take
 }
 
 // NewService returns a Service over store that keeps the bytes of the newest
-// retain versions of each object. paced, when not nil, is told of every
-// persist that waits for its turn, and how long.
-func NewService(store ObjectStore, clock Clock, retain int, paced func(TenantID, time.Duration)) *Service {
-	if paced == nil {
-		paced = func(TenantID, time.Duration) {}
+// retain versions of each object, on clock.
+func NewService(store ObjectStore, clock Clock, retain int, opts ...Option) *Service {
+	s := &Service{store: store, clock: clock, now: clock.Now, retain: retain, paced: func(TenantID, time.Duration) {}, maxStream: defaultMaxStream}
+	for _, o := range opts {
+		o(s)
 	}
-	return &Service{store: store, clock: clock, now: clock.Now, retain: retain, paced: paced}
+	return s
 }
 
 // PersistRequest carries a persist request's headers and query as they came
@@ -200,32 +198,6 @@ func (s *Service) Persist(ctx context.Context, p ParsedPersist, body []byte) (Pe
 		return PersistResult{}, err
 	}
 	return PersistResult{Signature: lnsig.SignBackup(req.Tenant.ServerKey, req.Challenge), Version: res.Version, Stored: !res.Unchanged, Waited: waited}, nil
-}
-
-// Retrieve returns the bytes of one of node's objects: the latest version,
-// or the one named by version (a positive integer) when it is not empty.
-func (s *Service) Retrieve(ctx context.Context, tenant *Tenant, node NodeKey, network, label, channelID, version string) ([]byte, error) {
-	key, err := ParseObjectKey(tenant, node, network, label, channelID)
-	if err != nil {
-		return nil, err
-	}
-	var v int64
-	if version != "" {
-		if v, err = parsePositive("version", version); err != nil {
-			return nil, err
-		}
-	}
-	payload, err := s.store.GetObject(ctx, key, v, s.now(), tenant.readLimit(node))
-	if errors.Is(err, ErrNotFound) {
-		if v != 0 {
-			return nil, Errorf(ENOTFOUND, "no version %d of this backup", v)
-		}
-		return nil, Errorf(ENOTFOUND, "backup not found")
-	}
-	if errors.Is(err, ErrPayloadDropped) {
-		return nil, Errorf(ENOTFOUND, "the bytes of version %d are no longer held (retention)", v)
-	}
-	return payload, err
 }
 
 // Versions lists an object's versions, newest first: at most limit (default

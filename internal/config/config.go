@@ -38,10 +38,18 @@ type Config struct {
 
 	MaxBodyBytes    int64         // MAX_BODY_BYTES: largest persist body accepted
 	RetainVersions  int64         // RETAIN_VERSIONS: versions per object whose bytes are kept
-	InFlightBytes   int64         // IN_FLIGHT_BYTES: persist bodies held in memory at once, all requests together
-	InFlightWait    time.Duration // IN_FLIGHT_WAIT: how long a persist waits for room before a 503 (0: no wait)
+	InFlightBytes   int64         // IN_FLIGHT_BYTES: payload bytes in memory at once, persists and retrieves, all requests together
+	InFlightWait    time.Duration // IN_FLIGHT_WAIT: how long a persist or retrieve waits for room before a 503 (0: no wait)
 	TimestampWindow time.Duration // TIMESTAMP_WINDOW: how far a signed login timestamp may be from the server clock
 	CacheTTL        time.Duration // CACHE_TTL: how long a replica answers from what it read of a tenant or a session
+
+	// RetrieveChunkBytes (RETRIEVE_CHUNK_BYTES) is how much of a version a
+	// retrieve holds at a time: a version of at most this size is read in
+	// one query, a larger one a chunk of this size per query.
+	RetrieveChunkBytes int64
+	// SendStallTimeout (SEND_STALL_TIMEOUT): a retrieve whose client takes
+	// no bytes for this long is dropped.
+	SendStallTimeout time.Duration
 
 	// Limits (see README "Limits"): the server-wide defaults; a tenant's
 	// own columns override them.
@@ -116,6 +124,12 @@ func Default() Config {
 		ShutdownTimeout:           30 * time.Second,
 		HousekeepingInterval:      time.Minute,
 		AdminAddr:                 "127.0.0.1:9090",
+
+		// 30 MiB in 120 queries of 0.4-2 ms each, versions up to 256 KiB (most
+		// channel monitors) in one query, and 256 KiB held by a stalled reader.
+		RetrieveChunkBytes: 256 << 10,
+		// A mobile link that takes nothing for 30 s is gone.
+		SendStallTimeout: 30 * time.Second,
 	}
 }
 
@@ -171,6 +185,8 @@ func (c Config) FromEnv(getenv func(string) string) (Config, error) {
 	integer("RETAIN_VERSIONS", &c.RetainVersions)
 	integer("IN_FLIGHT_BYTES", &c.InFlightBytes)
 	duration("IN_FLIGHT_WAIT", &c.InFlightWait)
+	integer("RETRIEVE_CHUNK_BYTES", &c.RetrieveChunkBytes)
+	duration("SEND_STALL_TIMEOUT", &c.SendStallTimeout)
 	integer("QUOTA_BYTES", &c.QuotaBytes)
 	integer("QUOTA_OBJECTS", &c.QuotaObjects)
 	integer("QUOTA_UPLOADS", &c.QuotaUploads)
@@ -235,6 +251,17 @@ func (c Config) Validate() error {
 	}
 	if c.InFlightWait < 0 {
 		errs = append(errs, errors.New("IN_FLIGHT_WAIT must not be negative"))
+	}
+	if c.RetrieveChunkBytes < 4<<10 || c.RetrieveChunkBytes > 16<<20 || c.RetrieveChunkBytes > c.InFlightBytes {
+		errs = append(errs, errors.New("RETRIEVE_CHUNK_BYTES must be between 4096 and 16777216, and at most IN_FLIGHT_BYTES"))
+	}
+	if c.SendStallTimeout <= 0 {
+		errs = append(errs, errors.New("SEND_STALL_TIMEOUT must be positive"))
+	}
+	// A retrieve pins the version it streams for as long as its reply may
+	// take: without a write timeout, for good.
+	if c.WriteTimeout <= 0 {
+		errs = append(errs, errors.New("WRITE_TIMEOUT must be positive"))
 	}
 	if c.RetainVersions < 1 || c.RetainVersions > 1_000_000 {
 		errs = append(errs, errors.New("RETAIN_VERSIONS must be between 1 and 1000000"))

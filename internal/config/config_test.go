@@ -119,3 +119,44 @@ func TestInFlightWait(t *testing.T) {
 	require.NoError(t, err)
 	require.ErrorContains(t, cfg.Validate(), "IN_FLIGHT_WAIT must not be negative")
 }
+
+func TestRetrieveSettings(t *testing.T) {
+	t.Parallel()
+	secret, public, err := GenerateKeyPair()
+	require.NoError(t, err)
+	with := func(kv ...string) map[string]string {
+		m := map[string]string{"SECRET_KEY": secret, "PUBLIC_KEY": public, "DATABASE_URL": "postgres://x"}
+		for i := 0; i < len(kv); i += 2 {
+			m[kv[i]] = kv[i+1]
+		}
+		return m
+	}
+
+	cfg, err := Default().FromEnv(env(with()))
+	require.NoError(t, err)
+	require.EqualValues(t, 256<<10, cfg.RetrieveChunkBytes)
+	require.Equal(t, 30*time.Second, cfg.SendStallTimeout)
+	cfg, err = Default().FromEnv(env(with("RETRIEVE_CHUNK_BYTES", "4096", "SEND_STALL_TIMEOUT", "250ms")))
+	require.NoError(t, err)
+	require.EqualValues(t, 4096, cfg.RetrieveChunkBytes)
+	require.Equal(t, 250*time.Millisecond, cfg.SendStallTimeout)
+	require.NoError(t, cfg.Validate())
+
+	for _, tc := range []struct{ kv []string }{
+		{[]string{"RETRIEVE_CHUNK_BYTES", "4095"}},
+		{[]string{"RETRIEVE_CHUNK_BYTES", "16777217"}},
+		{[]string{"RETRIEVE_CHUNK_BYTES", "8388608", "IN_FLIGHT_BYTES", "4194304", "MAX_BODY_BYTES", "4194304"}},
+		{[]string{"SEND_STALL_TIMEOUT", "0"}},
+		{[]string{"WRITE_TIMEOUT", "0"}},
+	} {
+		cfg, err := Default().FromEnv(env(with(tc.kv...)))
+		require.NoError(t, err, tc.kv)
+		err = cfg.Validate()
+		require.ErrorContains(t, err, tc.kv[0], tc.kv)
+		require.NotContains(t, err.Error(), "\n", "%v: one-line error", tc.kv)
+	}
+	_, err = Default().FromEnv(env(with("SEND_STALL_TIMEOUT", "30")))
+	require.ErrorContains(t, err, "SEND_STALL_TIMEOUT")
+	_, err = Default().FromEnv(env(with("RETRIEVE_CHUNK_BYTES", "256k")))
+	require.ErrorContains(t, err, "RETRIEVE_CHUNK_BYTES")
+}

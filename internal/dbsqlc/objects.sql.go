@@ -291,6 +291,36 @@ func (q *Queries) ObjectPersist(ctx context.Context, arg ObjectPersistParams) (O
 	return i, err
 }
 
+const objectVersionChunk = `-- name: ObjectVersionChunk :one
+SELECT substring(payload FROM $1::integer FOR $2::integer)::bytea AS chunk
+FROM object_versions
+WHERE object_id = $3 AND version = $4 AND payload IS NOT NULL
+`
+
+type ObjectVersionChunkParams struct {
+	Start    int32
+	Length   int32
+	ObjectID int64
+	Version  int64
+}
+
+// @length bytes of a version's payload from byte @start (1 is the first),
+// reading only the TOAST chunks they lie in (the payload is stored
+// EXTERNAL, uncompressed). No row: the bytes are no longer held. A
+// version's bytes never change, so chunks read by separate statements
+// make up one version.
+func (q *Queries) ObjectVersionChunk(ctx context.Context, arg ObjectVersionChunkParams) ([]byte, error) {
+	row := q.db.QueryRow(ctx, objectVersionChunk,
+		arg.Start,
+		arg.Length,
+		arg.ObjectID,
+		arg.Version,
+	)
+	var chunk []byte
+	err := row.Scan(&chunk)
+	return chunk, err
+}
+
 const objectVersionList = `-- name: ObjectVersionList :many
 SELECT v.version, v.size, v.sha256, v.created_at, (v.payload IS NOT NULL)::boolean AS held
 FROM objects AS o
@@ -356,4 +386,125 @@ func (q *Queries) ObjectVersionList(ctx context.Context, arg ObjectVersionListPa
 		return nil, err
 	}
 	return items, nil
+}
+
+const objectVersionOpen = `-- name: ObjectVersionOpen :one
+WITH target AS MATERIALIZED (
+    SELECT o.id AS object_id, o.latest_version, r.version, v.size,
+           CASE WHEN v.size <= $5::integer THEN v.payload END AS payload
+    FROM objects AS o
+    CROSS JOIN LATERAL (
+        SELECT CASE WHEN $6::bigint = 0 THEN o.latest_version ELSE $6::bigint END AS version
+    ) AS r
+    LEFT JOIN object_versions AS v ON v.object_id = o.id AND v.version = r.version
+    WHERE o.tenant_id = $7
+      AND o.node_key = $8
+      AND o.network = $9
+      AND o.label = $10
+      AND o.channel_id = $11
+),
+pin AS (
+    UPDATE object_versions AS v
+    SET pinned_until = greatest(v.pinned_until, $12::timestamptz)
+    FROM target AS t
+    WHERE v.object_id = t.object_id AND v.version = t.version
+      AND v.size > $5::integer AND v.payload IS NOT NULL
+      AND set_config('synchronous_commit', 'off', true) = 'off'
+    RETURNING substring(v.payload FROM 1 FOR $5::integer) AS head
+)
+SELECT (t.object_id IS NOT NULL AND t.version <= t.latest_version)::boolean AS found,
+       coalesce(t.object_id, 0)::bigint AS object_id,
+       coalesce(t.version, 0)::bigint AS version,
+       coalesce(t.size, 0)::bigint AS size,
+       (p.head IS NOT NULL)::boolean AS pinned,
+       coalesce(t.payload, p.head)::bytea AS data
+FROM rate_count($1::text, $2::timestamptz, $3::integer, $4::integer) AS hit
+LEFT JOIN target AS t ON true
+LEFT JOIN pin AS p ON true
+`
+
+type ObjectVersionOpenParams struct {
+	RateKey       string
+	Now           time.Time
+	WindowSeconds int32
+	RateLimit     int32
+	ChunkBytes    int32
+	Version       int64
+	TenantID      int64
+	NodeKey       []byte
+	Network       string
+	Label         string
+	ChannelID     []byte
+	PinUntil      time.Time
+}
+
+type ObjectVersionOpenRow struct {
+	Found    bool
+	ObjectID int64
+	Version  int64
+	Size     int64
+	Pinned   bool
+	Data     []byte
+}
+
+// The first read of a retrieve, in one round trip. It counts the read against
+// @rate_key as ObjectGetPayload does (rate_count is the preserved side of the
+// LEFT JOINs, so a read of a missing object is counted too) and finds the
+// version (@version = 0: the latest). A version of at most @chunk_bytes comes
+// back whole in data. A larger one is pinned until @pin_until (retention
+// skips pinned versions) and data is its first @chunk_bytes; the rest is read
+// by ObjectVersionChunk. The pin is an UPDATE of the version row in this
+// statement, so a retention running meanwhile either went first (then the
+// UPDATE, re-checking the row under READ COMMITTED, finds no payload, and
+// data is NULL) or re-checks the pinned row and skips it. greatest keeps the
+// later of two streams' pins. A lost pin costs nothing, so its commit does
+// not wait for the WAL (set_config, as in rate_count).
+// found: the object has this version, even if its bytes are no longer held
+// (data NULL), whether retention set its payload NULL or deleted its row.
+func (q *Queries) ObjectVersionOpen(ctx context.Context, arg ObjectVersionOpenParams) (ObjectVersionOpenRow, error) {
+	row := q.db.QueryRow(ctx, objectVersionOpen,
+		arg.RateKey,
+		arg.Now,
+		arg.WindowSeconds,
+		arg.RateLimit,
+		arg.ChunkBytes,
+		arg.Version,
+		arg.TenantID,
+		arg.NodeKey,
+		arg.Network,
+		arg.Label,
+		arg.ChannelID,
+		arg.PinUntil,
+	)
+	var i ObjectVersionOpenRow
+	err := row.Scan(
+		&i.Found,
+		&i.ObjectID,
+		&i.Version,
+		&i.Size,
+		&i.Pinned,
+		&i.Data,
+	)
+	return i, err
+}
+
+const objectVersionUnpin = `-- name: ObjectVersionUnpin :exec
+UPDATE object_versions
+SET pinned_until = NULL
+WHERE object_id = $1 AND version = $2 AND pinned_until = $3::timestamptz
+  AND set_config('synchronous_commit', 'off', true) = 'off'
+`
+
+type ObjectVersionUnpinParams struct {
+	ObjectID int64
+	Version  int64
+	PinUntil time.Time
+}
+
+// Ends a retrieve's pin, unless a later stream of the same version pinned it
+// further. Best effort: a pin not ended expires at pinned_until, so its
+// commit does not wait for the WAL.
+func (q *Queries) ObjectVersionUnpin(ctx context.Context, arg ObjectVersionUnpinParams) error {
+	_, err := q.db.Exec(ctx, objectVersionUnpin, arg.ObjectID, arg.Version, arg.PinUntil)
+	return err
 }

@@ -74,8 +74,33 @@ type Querier interface {
 	ObjectListKeys(ctx context.Context, arg ObjectListKeysParams) ([]ObjectListKeysRow, error)
 	// One round trip: see persist_object in db/migrations/00009_bounded_growth.sql.
 	ObjectPersist(ctx context.Context, arg ObjectPersistParams) (ObjectPersistRow, error)
+	// @length bytes of a version's payload from byte @start (1 is the first),
+	// reading only the TOAST chunks they lie in (the payload is stored
+	// EXTERNAL, uncompressed). No row: the bytes are no longer held. A
+	// version's bytes never change, so chunks read by separate statements
+	// make up one version.
+	ObjectVersionChunk(ctx context.Context, arg ObjectVersionChunkParams) ([]byte, error)
 	// An object's history, newest first, from below version @before.
 	ObjectVersionList(ctx context.Context, arg ObjectVersionListParams) ([]ObjectVersionListRow, error)
+	// The first read of a retrieve, in one round trip. It counts the read against
+	// @rate_key as ObjectGetPayload does (rate_count is the preserved side of the
+	// LEFT JOINs, so a read of a missing object is counted too) and finds the
+	// version (@version = 0: the latest). A version of at most @chunk_bytes comes
+	// back whole in data. A larger one is pinned until @pin_until (retention
+	// skips pinned versions) and data is its first @chunk_bytes; the rest is read
+	// by ObjectVersionChunk. The pin is an UPDATE of the version row in this
+	// statement, so a retention running meanwhile either went first (then the
+	// UPDATE, re-checking the row under READ COMMITTED, finds no payload, and
+	// data is NULL) or re-checks the pinned row and skips it. greatest keeps the
+	// later of two streams' pins. A lost pin costs nothing, so its commit does
+	// not wait for the WAL (set_config, as in rate_count).
+	// found: the object has this version, even if its bytes are no longer held
+	// (data NULL), whether retention set its payload NULL or deleted its row.
+	ObjectVersionOpen(ctx context.Context, arg ObjectVersionOpenParams) (ObjectVersionOpenRow, error)
+	// Ends a retrieve's pin, unless a later stream of the same version pinned it
+	// further. Best effort: a pin not ended expires at pinned_until, so its
+	// commit does not wait for the WAL.
+	ObjectVersionUnpin(ctx context.Context, arg ObjectVersionUnpinParams) error
 	// Counts one request; raises LBL01 past @max. Its commit does not wait for
 	// the WAL flush (see rate_count in db/migrations/00009_bounded_growth.sql).
 	RateHit(ctx context.Context, arg RateHitParams) (int32, error)
