@@ -256,7 +256,7 @@ func (h *harness) startReplicaWith(configure func(*config.Config)) (string, <-ch
 	cfg := h.cfg
 	configure(&cfg)
 	logs := make(logLines, 1024)
-	a, err := app.New(context.Background(), cfg, slog.New(slog.NewJSONHandler(logs, nil)), h.clock.Now)
+	a, err := app.New(context.Background(), cfg, slog.New(slog.NewJSONHandler(logs, nil)), h.clock)
 	require.NoError(h.t, err)
 	require.NoError(h.t, a.Start())
 	h.t.Cleanup(func() { _ = a.Close() })
