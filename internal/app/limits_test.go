@@ -400,7 +400,7 @@ func TestContentLengthThatLies(t *testing.T) {
 func TestInFlightBytesAreCapped(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, func(c *config.Config) {
-		c.MaxBodyBytes, c.InFlightBytes, c.InFlightWait = 64<<10, 64<<10, 300*time.Millisecond
+		c.MaxBodyBytes, c.InFlightBytes, c.InFlightWait, c.RetrieveChunkBytes = 64<<10, 64<<10, 300*time.Millisecond, 16<<10
 	})
 	n := newNode(t)
 	big := randomBytes(t, 64<<10)
@@ -518,7 +518,7 @@ func (h *harness) sendHead(method, target string, header map[string]string) (net
 // steps.
 func TestInFlightWaitZeroDoesNotWait(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, func(c *config.Config) { c.MaxBodyBytes, c.InFlightBytes, c.InFlightWait = 64<<10, 64<<10, 0 })
+	h := newHarness(t, func(c *config.Config) { c.MaxBodyBytes, c.InFlightBytes, c.InFlightWait, c.RetrieveChunkBytes = 64<<10, 64<<10, 0, 16<<10 })
 	n := newNode(t)
 	require.Equal(t, http.StatusOK, h.persistRaw(n, "network=regtest&label=ping", randomBytes(t, 1024)).status, "an idle server has room")
 	require.Equal(t, http.StatusOK, h.persistChunked(n, "network=regtest&label=peers", randomBytes(t, 40<<10)).status)
@@ -558,7 +558,7 @@ func TestInFlightWaitZeroDoesNotWait(t *testing.T) {
 func TestChunkedBodyAtTheLimitWithTheBudgetAtTheLimit(t *testing.T) {
 	t.Parallel()
 	const limit = 64 << 10
-	h := newHarness(t, func(c *config.Config) { c.MaxBodyBytes, c.InFlightBytes = limit, limit })
+	h := newHarness(t, func(c *config.Config) { c.MaxBodyBytes, c.InFlightBytes, c.RetrieveChunkBytes = limit, limit, 16<<10 })
 	n := newNode(t)
 
 	body := randomBytes(t, limit)
