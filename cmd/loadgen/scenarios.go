@@ -45,6 +45,8 @@ func allScenarios(opts options) []scenario {
 		{"persist-64KiB", "persist-64KiB", persistScenario(64 * kib)},
 		{"persist-1MiB", "persist-1MiB", persistScenario(mib)},
 		{"retrieve-64KiB", "retrieve-64KiB", retrieveScenario(64 * kib)},
+		// Larger than RETRIEVE_CHUNK_BYTES: pinned and read in chunks.
+		{"retrieve-1MiB", "retrieve-1MiB", retrieveScenario(mib)},
 		{"restore", "restore", restoreScenario},
 		{"memory", fmt.Sprintf("memory-%dx%dMiB", opts.memoryConcurrency, opts.memoryBodyBytes/mib), memoryScenario},
 		{"scale", "scale", scaleScenario},

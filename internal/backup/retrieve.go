@@ -131,12 +131,13 @@ func (s *Service) Retrieve(ctx context.Context, req RetrieveRequest, buf []byte)
 		case err != nil:
 			return nil, err
 		}
-		if want := min(v.Size, int64(len(buf))); int64(len(v.Head)) != want {
-			return nil, fmt.Errorf("retrieve: first read of %d bytes, want %d", len(v.Head), want)
-		}
 		d := &Download{store: s.store, id: v.ID, size: v.Size, buf: buf, pending: v.Head}
 		if v.Pinned {
 			d.pinUntil = pinUntil
+		}
+		if want := min(v.Size, int64(len(buf))); int64(len(v.Head)) != want {
+			_ = d.Close(ctx)
+			return nil, fmt.Errorf("retrieve: first read of %d bytes, want %d", len(v.Head), want)
 		}
 		return d, nil
 	}
