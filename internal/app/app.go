@@ -111,7 +111,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, now func()
 		Version:        Version,
 		TrustedProxies: proxies,
 
-		RetrieveChunkBytes: cfg.RetrieveChunkBytes,
+		RetrieveChunkBytes: cfg.RetrieveChunk(),
 		SendStallTimeout:   cfg.SendStallTimeout,
 		WriteTimeout:       cfg.WriteTimeout,
 	})
