@@ -135,7 +135,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, clock back
 		Version:        Version,
 		TrustedProxies: proxies,
 
-		RetrieveChunkBytes: cfg.RetrieveChunkBytes,
+		RetrieveChunkBytes: cfg.RetrieveChunk(),
 		SendStallTimeout:   cfg.SendStallTimeout,
 		WriteTimeout:       cfg.WriteTimeout,
 	})

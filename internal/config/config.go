@@ -45,7 +45,8 @@ type Config struct {
 
 	// RetrieveChunkBytes (RETRIEVE_CHUNK_BYTES) is how much of a version a
 	// retrieve holds at a time: a version of at most this size is read in
-	// one query, a larger one a chunk of this size per query.
+	// one query, a larger one a chunk of this size per query. A smaller
+	// IN_FLIGHT_BYTES caps it (RetrieveChunk).
 	RetrieveChunkBytes int64
 	// SendStallTimeout (SEND_STALL_TIMEOUT): a retrieve whose client takes
 	// no bytes for this long is dropped.
@@ -252,8 +253,8 @@ func (c Config) Validate() error {
 	if c.InFlightWait < 0 {
 		errs = append(errs, errors.New("IN_FLIGHT_WAIT must not be negative"))
 	}
-	if c.RetrieveChunkBytes < 4<<10 || c.RetrieveChunkBytes > 16<<20 || c.RetrieveChunkBytes > c.InFlightBytes {
-		errs = append(errs, errors.New("RETRIEVE_CHUNK_BYTES must be between 4096 and 16777216, and at most IN_FLIGHT_BYTES"))
+	if c.RetrieveChunkBytes < 4<<10 || c.RetrieveChunkBytes > 16<<20 {
+		errs = append(errs, errors.New("RETRIEVE_CHUNK_BYTES must be between 4096 and 16777216"))
 	}
 	if c.SendStallTimeout <= 0 {
 		errs = append(errs, errors.New("SEND_STALL_TIMEOUT must be positive"))
@@ -320,6 +321,11 @@ func (c Config) ServerKey() (*btcec.PrivateKey, error) {
 	}
 	return key, nil
 }
+
+// RetrieveChunk is a retrieve's buffer: RETRIEVE_CHUNK_BYTES, or the whole
+// IN_FLIGHT_BYTES budget when that is smaller, so that a retrieve always fits
+// the budget it is taken from.
+func (c Config) RetrieveChunk() int64 { return min(c.RetrieveChunkBytes, c.InFlightBytes) }
 
 // Limits are the server-wide limits.
 func (c Config) Limits() backup.Limits {
