@@ -88,6 +88,20 @@ SELECT substring(payload FROM @start::integer FOR @length::integer)::bytea AS ch
 FROM object_versions
 WHERE object_id = @object_id AND version = @version AND payload IS NOT NULL;
 
+-- name: ObjectVersionLastChunk :one
+-- ObjectVersionChunk for a version's last chunk, ending the retrieve's pin
+-- in the same round trip (as ObjectVersionUnpin does). The SELECT reads the
+-- row as it was before the UPDATE, so the pin ends after the read.
+WITH unpin AS (
+    UPDATE object_versions AS u
+    SET pinned_until = NULL
+    WHERE u.object_id = @object_id AND u.version = @version AND u.pinned_until = @pin_until::timestamptz
+      AND set_config('synchronous_commit', 'off', true) = 'off'
+)
+SELECT substring(v.payload FROM @start::integer FOR @length::integer)::bytea AS chunk
+FROM object_versions AS v
+WHERE v.object_id = @object_id AND v.version = @version AND v.payload IS NOT NULL;
+
 -- name: ObjectVersionUnpin :exec
 -- Ends a retrieve's pin, unless a later stream of the same version pinned it
 -- further. Best effort: a pin not ended expires at pinned_until, so its

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -84,7 +85,8 @@ func TestRetrieveStreamsLargeVersionsByteExact(t *testing.T) {
 // middle of a large version, while the node persists RETAIN_VERSIONS+1 newer
 // versions and housekeeping runs, still reads exactly the version that was
 // the latest when it asked; once it has read it, the version is no longer
-// pinned and housekeeping drops its bytes.
+// pinned (the read of the last chunk ended the pin before the chunk was
+// sent) and housekeeping drops its bytes.
 func TestRetrieveFinishesTheVersionItStarted(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, func(c *config.Config) { c.RetrieveChunkBytes, c.RetainVersions = 32<<10, 1 })
@@ -293,4 +295,98 @@ func waitForLog(t *testing.T, logs <-chan map[string]any, msg string) map[string
 			t.Fatalf("no %q logged", msg)
 		}
 	}
+}
+
+// TestRetrieveOfTheLatestRacingRetention: retention drops the version a
+// retrieve of the latest found between the retrieve's read and its pin (a
+// persist racing it with RETAIN_VERSIONS=1), whether by setting the payload
+// NULL or by deleting the row. The retrieve looks again and answers the new
+// latest version; a retrieve of the old version by number answers 404 "no
+// longer held", then and afterwards.
+func TestRetrieveOfTheLatestRacingRetention(t *testing.T) {
+	t.Parallel()
+	for _, drop := range []struct{ name, sql string }{
+		{"payload set NULL", `UPDATE object_versions SET payload = NULL WHERE object_id = $1 AND version = 1`},
+		{"row deleted", `DELETE FROM object_versions WHERE object_id = $1 AND version = 1`},
+	} {
+		t.Run(drop.name, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			h := newHarness(t, func(c *config.Config) { c.RetrieveChunkBytes, c.RetainVersions = testChunk, 1 })
+			n := newNode(t)
+			old, next := randomBytes(t, 3*testChunk+1), randomBytes(t, 2*testChunk)
+			require.Equal(t, http.StatusOK, h.persistRaw(n, "network=regtest&label=channel_manager", old).status)
+			auth := map[string]string{"Authorization": h.login(n)}
+			var objectID int64
+			require.NoError(t, h.pool.QueryRow(ctx, `SELECT id FROM objects`).Scan(&objectID))
+
+			// A persist of version 2 with its retention, held open.
+			tx, err := h.pool.Begin(ctx)
+			require.NoError(t, err)
+			defer tx.Rollback(ctx)
+			sum := sha256.Sum256(next)
+			_, err = tx.Exec(ctx, `INSERT INTO object_versions (object_id, version, payload, size, sha256, created_at) VALUES ($1, 2, $2, $3, $4, now())`, objectID, next, len(next), sum[:])
+			require.NoError(t, err)
+			_, err = tx.Exec(ctx, `UPDATE objects SET latest_version = 2, size = $2, sha256 = $3 WHERE id = $1`, objectID, len(next), sum[:])
+			require.NoError(t, err)
+			_, err = tx.Exec(ctx, drop.sql, objectID)
+			require.NoError(t, err)
+
+			latest := h.getAsync("/v1/retrieve?network=regtest&label=channel_manager", auth)
+			byNumber := h.getAsync("/v1/retrieve?network=regtest&label=channel_manager&version=1", auth)
+			// Both found version 1 as it was before the persist, and their
+			// pins wait for the persist's row lock on it.
+			require.Eventually(t, func() bool {
+				var waiting int
+				err := h.pool.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&waiting)
+				return err == nil && waiting == 2
+			}, time.Minute, 10*time.Millisecond)
+			require.NoError(t, tx.Commit(ctx))
+
+			r := (<-latest).get(t)
+			require.Equal(t, http.StatusOK, r.status, "%s", r.body)
+			require.True(t, bytes.Equal(next, r.body), "the new latest version")
+			msg := (<-byNumber).get(t).requireError(t, http.StatusNotFound)
+			require.Contains(t, msg, "no longer held")
+			msg = h.do(http.MethodGet, "/v1/retrieve?network=regtest&label=channel_manager&version=1", auth, nil).requireError(t, http.StatusNotFound)
+			require.Contains(t, msg, "no longer held")
+		})
+	}
+}
+
+// asyncResponse is the outcome of a request sent from another goroutine,
+// where a test must not fail.
+type asyncResponse struct {
+	response
+	err error
+}
+
+func (a asyncResponse) get(t *testing.T) response {
+	t.Helper()
+	require.NoError(t, a.err)
+	return a.response
+}
+
+// getAsync sends a GET of path in the background.
+func (h *harness) getAsync(path string, header map[string]string) <-chan asyncResponse {
+	out := make(chan asyncResponse, 1)
+	go func() {
+		req, err := http.NewRequest(http.MethodGet, h.url+path, nil)
+		if err != nil {
+			out <- asyncResponse{err: err}
+			return
+		}
+		for k, v := range header {
+			req.Header.Set(k, v)
+		}
+		resp, err := h.http.Do(req)
+		if err != nil {
+			out <- asyncResponse{err: err}
+			return
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		out <- asyncResponse{response{status: resp.StatusCode, header: resp.Header, body: b}, err}
+	}()
+	return out
 }

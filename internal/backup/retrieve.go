@@ -21,7 +21,9 @@ type VersionStore interface {
 	OpenVersion(ctx context.Context, key ObjectKey, version int64, now time.Time, limit ReadLimit, pinUntil time.Time, buf []byte) (OpenedVersion, error)
 	// ReadChunk reads len(buf) bytes of a version from byte off into buf
 	// and returns them; ErrPayloadDropped when they are no longer held.
-	ReadChunk(ctx context.Context, v VersionID, off int64, buf []byte) ([]byte, error)
+	// With unpin set (the last chunk), it also ends the pin set until then,
+	// as Unpin does, in the same round trip.
+	ReadChunk(ctx context.Context, v VersionID, off int64, buf []byte, unpin time.Time) ([]byte, error)
 	// Unpin ends the pin OpenVersion set until until, unless a later
 	// retrieve of the same version pinned it further.
 	Unpin(ctx context.Context, v VersionID, until time.Time) error
@@ -173,7 +175,13 @@ func (d *Download) Next(ctx context.Context) ([]byte, error) {
 		return nil, io.EOF
 	}
 	n := min(int64(len(d.buf)), d.size-d.off)
-	chunk, err := d.store.ReadChunk(ctx, d.id, d.off, d.buf[:n])
+	// Once the last chunk is read the version need not be kept for this
+	// retrieve, while the client takes that chunk: the read ends the pin.
+	var unpin time.Time
+	if d.off+n == d.size {
+		unpin = d.pinUntil
+	}
+	chunk, err := d.store.ReadChunk(ctx, d.id, d.off, d.buf[:n], unpin)
 	if err != nil {
 		return nil, err
 	}
@@ -181,10 +189,8 @@ func (d *Download) Next(ctx context.Context) ([]byte, error) {
 		return nil, fmt.Errorf("retrieve: chunk at byte %d of version %d has %d bytes, want %d", d.off, d.id.Version, len(chunk), n)
 	}
 	d.off += n
-	if d.off == d.size {
-		// Every byte is read: the version need not be kept for this
-		// retrieve while the client takes the last chunk.
-		d.unpin(ctx)
+	if !unpin.IsZero() {
+		d.pinUntil = time.Time{}
 	}
 	return chunk, nil
 }

@@ -321,6 +321,42 @@ func (q *Queries) ObjectVersionChunk(ctx context.Context, arg ObjectVersionChunk
 	return chunk, err
 }
 
+const objectVersionLastChunk = `-- name: ObjectVersionLastChunk :one
+WITH unpin AS (
+    UPDATE object_versions AS u
+    SET pinned_until = NULL
+    WHERE u.object_id = $3 AND u.version = $4 AND u.pinned_until = $5::timestamptz
+      AND set_config('synchronous_commit', 'off', true) = 'off'
+)
+SELECT substring(v.payload FROM $1::integer FOR $2::integer)::bytea AS chunk
+FROM object_versions AS v
+WHERE v.object_id = $3 AND v.version = $4 AND v.payload IS NOT NULL
+`
+
+type ObjectVersionLastChunkParams struct {
+	Start    int32
+	Length   int32
+	ObjectID int64
+	Version  int64
+	PinUntil time.Time
+}
+
+// ObjectVersionChunk for a version's last chunk, ending the retrieve's pin
+// in the same round trip (as ObjectVersionUnpin does). The SELECT reads the
+// row as it was before the UPDATE, so the pin ends after the read.
+func (q *Queries) ObjectVersionLastChunk(ctx context.Context, arg ObjectVersionLastChunkParams) ([]byte, error) {
+	row := q.db.QueryRow(ctx, objectVersionLastChunk,
+		arg.Start,
+		arg.Length,
+		arg.ObjectID,
+		arg.Version,
+		arg.PinUntil,
+	)
+	var chunk []byte
+	err := row.Scan(&chunk)
+	return chunk, err
+}
+
 const objectVersionList = `-- name: ObjectVersionList :many
 SELECT v.version, v.size, v.sha256, v.created_at, (v.payload IS NOT NULL)::boolean AS held
 FROM objects AS o

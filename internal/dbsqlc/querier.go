@@ -80,6 +80,10 @@ type Querier interface {
 	// version's bytes never change, so chunks read by separate statements
 	// make up one version.
 	ObjectVersionChunk(ctx context.Context, arg ObjectVersionChunkParams) ([]byte, error)
+	// ObjectVersionChunk for a version's last chunk, ending the retrieve's pin
+	// in the same round trip (as ObjectVersionUnpin does). The SELECT reads the
+	// row as it was before the UPDATE, so the pin ends after the read.
+	ObjectVersionLastChunk(ctx context.Context, arg ObjectVersionLastChunkParams) ([]byte, error)
 	// An object's history, newest first, from below version @before.
 	ObjectVersionList(ctx context.Context, arg ObjectVersionListParams) ([]ObjectVersionListRow, error)
 	// The first read of a retrieve, in one round trip. It counts the read against

@@ -52,14 +52,21 @@ func (s *Store) OpenVersion(ctx context.Context, key backup.ObjectKey, version i
 
 // ReadChunk reads len(buf) bytes of a version from byte off into buf, in a
 // query of its own: the connection is the pool's again as soon as the bytes
-// are in buf, whatever the client does with them.
-func (s *Store) ReadChunk(ctx context.Context, v backup.VersionID, off int64, buf []byte) ([]byte, error) {
-	chunk, err := dbsqlc.New(intoBuffer{s.pool, buf}).ObjectVersionChunk(ctx, dbsqlc.ObjectVersionChunkParams{
-		Start:    int32(off + 1),
-		Length:   int32(len(buf)),
-		ObjectID: v.ObjectID,
-		Version:  v.Version,
-	})
+// are in buf, whatever the client does with them. With unpin set, the same
+// round trip ends the pin set until then (ObjectVersionLastChunk).
+func (s *Store) ReadChunk(ctx context.Context, v backup.VersionID, off int64, buf []byte, unpin time.Time) ([]byte, error) {
+	q := dbsqlc.New(intoBuffer{s.pool, buf})
+	var chunk []byte
+	var err error
+	if unpin.IsZero() {
+		chunk, err = q.ObjectVersionChunk(ctx, dbsqlc.ObjectVersionChunkParams{
+			Start: int32(off + 1), Length: int32(len(buf)), ObjectID: v.ObjectID, Version: v.Version,
+		})
+	} else {
+		chunk, err = q.ObjectVersionLastChunk(ctx, dbsqlc.ObjectVersionLastChunkParams{
+			Start: int32(off + 1), Length: int32(len(buf)), ObjectID: v.ObjectID, Version: v.Version, PinUntil: unpin,
+		})
+	}
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, backup.ErrPayloadDropped
 	}
