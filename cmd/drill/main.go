@@ -43,6 +43,7 @@ func allDrills() []drill {
 		{"slow-clients", slowClientsDrill},
 		{"memory", memoryDrill},
 		{"burst", burstDrill},
+		{"failover", failoverDrill},
 	}
 }
 

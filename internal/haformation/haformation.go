@@ -286,7 +286,10 @@ func (f *Formation) Start(ctx context.Context, n Node) error {
 		return fmt.Errorf("start the keeper of %s: %w", n.Name, err)
 	}
 	pid := cmd.Process.Pid
-	_ = cmd.Process.Release()
+	// Reaped when it ends, so that a killed keeper does not linger as a
+	// zombie in its process group (KeeperRunning would still see it). When
+	// this process exits first, init adopts and reaps it.
+	go func() { _ = cmd.Wait() }()
 	if err := os.WriteFile(f.pidFile(n), []byte(strconv.Itoa(pid)), 0o644); err != nil {
 		return err
 	}
@@ -442,14 +445,21 @@ func (f *Formation) States(ctx context.Context) ([]NodeState, error) {
 	})
 }
 
-// Primary returns the node the monitor has as primary, settled.
+// Writable says whether the monitor has s as a settled primary that takes
+// writes: "primary" with a synchronous standby, or "wait_primary" while it
+// has none (it then commits alone).
+func (s NodeState) Writable() bool {
+	return s.Reported == s.Goal && (s.Reported == "primary" || s.Reported == "wait_primary")
+}
+
+// Primary returns the node the monitor has as a settled, writable primary.
 func (f *Formation) Primary(ctx context.Context) (Node, error) {
 	states, err := f.States(ctx)
 	if err != nil {
 		return Node{}, err
 	}
 	for _, s := range states {
-		if s.Reported == "primary" && s.Goal == "primary" {
+		if s.Writable() {
 			return f.byPort(s.Port)
 		}
 	}
