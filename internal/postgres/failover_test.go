@@ -138,3 +138,27 @@ func TestMultiHostURLFindsTheWritableHost(t *testing.T) {
 	setReadOnly(t, dbURL, false)
 	require.NoError(t, writeActivity(ctx, store))
 }
+
+// TestReplicationOfASinglePostgreSQL: every connection of the pool commits
+// synchronously whatever the server's default, and a PostgreSQL with no
+// standby is reported as such (what a formation's primary says when its
+// standby is away).
+func TestReplicationOfASinglePostgreSQL(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dbURL := pgtest.NewDatabase(t)
+	u, err := url.Parse(dbURL)
+	require.NoError(t, err)
+	q := u.Query()
+	q.Set("synchronous_commit", "local") // a role's or URL's weaker setting does not win
+	u.RawQuery = q.Encode()
+	pool, err := postgres.Open(ctx, u.String())
+	require.NoError(t, err)
+	defer pool.Close()
+	rep, err := postgres.NewStore(pool).Replication(ctx)
+	require.NoError(t, err)
+	require.Equal(t, "on", rep.SynchronousCommit)
+	require.Equal(t, "", rep.SynchronousStandbyNames)
+	require.Zero(t, rep.Standbys)
+	require.False(t, rep.Synchronous())
+}
