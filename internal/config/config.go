@@ -33,12 +33,13 @@ type Config struct {
 	// is served.
 	KeyEncryptionKey string
 
-	DatabaseURL string // DATABASE_URL
+	DatabaseURL    string // DATABASE_URL
+	MigrateOnStart bool   // MIGRATE_ON_START: apply pending migrations when serve starts
+
 	// MonitorURL (MONITOR_URL) is the pg_auto_failover monitor's URI, when
 	// the database is a formation: the server then reports, at start-up and
 	// every minute, a monitor it cannot reach.
-	MonitorURL     string
-	MigrateOnStart bool // MIGRATE_ON_START: apply pending migrations when serve starts
+	MonitorURL string
 
 	MaxBodyBytes    int64         // MAX_BODY_BYTES: largest persist body accepted
 	RetainVersions  int64         // RETAIN_VERSIONS: versions per object whose bytes are kept
