@@ -88,3 +88,11 @@ clean:
 .PHONY: drill
 drill:
 	@$(GO) run ./cmd/drill $(DRILLFLAGS)
+
+## ha-up: a local pg_auto_failover formation (monitor, primary, synchronous secondary) under .data/ha; prints DATABASE_URL=... last (docs/deployment.md)
+## ha-down: stop it and remove .data/ha
+.PHONY: ha-up ha-down
+ha-up:
+	@$(GO) run ./cmd/ha up
+ha-down:
+	@$(GO) run ./cmd/ha down

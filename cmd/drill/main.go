@@ -44,6 +44,7 @@ func allDrills() []drill {
 		{"memory", memoryDrill},
 		{"burst", burstDrill},
 		{"stalled-readers", stalledReadersDrill},
+		{"failover", failoverDrill},
 	}
 }
 

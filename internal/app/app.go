@@ -234,9 +234,10 @@ func (a *App) Start() error {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	a.stopLoops = cancel
-	a.loops.Add(2)
+	a.loops.Add(3)
 	go func() { defer a.loops.Done(); a.activity.Run(ctx, activityFlushInterval) }()
 	go func() { defer a.loops.Done(); a.housekeep(ctx) }()
+	go func() { defer a.loops.Done(); a.watchReplication(ctx) }()
 
 	a.logger.Info("serving", "addr", ln.Addr().String(), "admin_addr", a.AdminAddr(), "server_public_key", a.cfg.PublicKey)
 	return nil

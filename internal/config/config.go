@@ -36,6 +36,11 @@ type Config struct {
 	DatabaseURL    string // DATABASE_URL
 	MigrateOnStart bool   // MIGRATE_ON_START: apply pending migrations when serve starts
 
+	// MonitorURL (MONITOR_URL) is the pg_auto_failover monitor's URI, when
+	// the database is a formation: the server then reports, at start-up and
+	// every minute, a monitor it cannot reach.
+	MonitorURL string
+
 	MaxBodyBytes    int64         // MAX_BODY_BYTES: largest persist body accepted
 	RetainVersions  int64         // RETAIN_VERSIONS: versions per object whose bytes are kept
 	InFlightBytes   int64         // IN_FLIGHT_BYTES: payload bytes in memory at once, persists and retrieves, all requests together
@@ -181,6 +186,7 @@ func (c Config) FromEnv(getenv func(string) string) (Config, error) {
 	str("PUBLIC_KEY", &c.PublicKey)
 	str("KEY_ENCRYPTION_KEY", &c.KeyEncryptionKey)
 	str("DATABASE_URL", &c.DatabaseURL)
+	str("MONITOR_URL", &c.MonitorURL)
 	boolean("MIGRATE_ON_START", &c.MigrateOnStart)
 	integer("MAX_BODY_BYTES", &c.MaxBodyBytes)
 	integer("RETAIN_VERSIONS", &c.RetainVersions)

@@ -25,14 +25,22 @@ func (s *Store) PublishSettings(ctx context.Context, settings map[string]int64, 
 	})
 }
 
-// Ready reports whether the database answers and has every embedded
-// migration applied: a replica of a newer release waits for its migration.
+// Ready reports whether the database answers, takes writes, and has every
+// embedded migration applied: a replica of a newer release waits for its
+// migration, and none is ready while there is no primary (a pooled
+// connection may still reach a standby or a node made read-only).
 func (s *Store) Ready(ctx context.Context) error {
 	// goose's own table is not in the migrations, so sqlc cannot see it.
 	var applied int64
-	err := s.pool.QueryRow(ctx, `SELECT coalesce(max(version_id), 0) FROM goose_db_version WHERE is_applied`).Scan(&applied)
+	var writable bool
+	err := s.pool.QueryRow(ctx, `SELECT coalesce(max(version_id), 0),
+		NOT pg_is_in_recovery() AND current_setting('transaction_read_only') = 'off'
+		FROM goose_db_version WHERE is_applied`).Scan(&applied, &writable)
 	if err != nil {
 		return interpretError(err)
+	}
+	if !writable {
+		return unavailable()
 	}
 	want, err := LatestMigration()
 	if err != nil {

@@ -308,7 +308,12 @@ func interpretError(err error) error {
 			_ = json.Unmarshal([]byte(pgErr.Detail), &details)
 			return &wrapped{&backup.Error{Code: backup.EQUOTA, Message: "quota exceeded", Details: details}, err}
 		case "57P01", "57P02", "57P03", "53300": // shutdown, crash, cannot connect now, too many connections
-			return &wrapped{backup.Errorf(backup.EUNAVAILABLE, "storage unavailable, try again"), err}
+			return &wrapped{unavailable(), err}
+		case "25006": // read_only_sql_transaction: a demoted primary or a standby; the pool drops the connection (readOnlySession)
+			return &wrapped{unavailable(), err}
+		}
+		if strings.HasPrefix(pgErr.Code, "08") { // connection_exception
+			return &wrapped{unavailable(), err}
 		}
 		return err
 	}
@@ -318,9 +323,20 @@ func interpretError(err error) error {
 	// an EOF: the database is away, not the server broken.
 	if errors.As(err, &connectErr) || errors.As(err, &netErr) || pgconn.SafeToRetry(err) ||
 		errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || errors.Is(err, syscall.ECONNRESET) {
-		return &wrapped{backup.Errorf(backup.EUNAVAILABLE, "storage unavailable, try again"), err}
+		return &wrapped{unavailable(), err}
 	}
 	return err
+}
+
+// unavailableRetryAfter is what a client is told to wait when the database
+// is away: about the time pg_auto_failover takes to promote a standby, so a
+// client that honours it is not turned away twice by the same outage.
+const unavailableRetryAfter = 5 * time.Second
+
+// unavailable is the client's error while no writable primary answers:
+// 503 with Retry-After, never 500.
+func unavailable() *backup.Error {
+	return &backup.Error{Code: backup.EUNAVAILABLE, Message: "storage unavailable, try again", RetryAfter: unavailableRetryAfter}
 }
 
 func isRetryable(err error) bool {
