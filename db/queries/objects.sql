@@ -31,52 +31,49 @@ LEFT JOIN LATERAL (
 ) AS r ON true;
 
 -- name: ObjectVersionOpen :one
--- The first read of a retrieve, in one round trip. It counts the read against
--- @rate_key as ObjectGetPayload does (rate_count is the preserved side of the
--- LEFT JOINs, so a read of a missing object is counted too) and finds the
--- version (@version = 0: the latest). A version of at most @chunk_bytes comes
--- back whole in data. A larger one is pinned until @pin_until (retention
--- skips pinned versions) and data is its first @chunk_bytes; the rest is read
--- by ObjectVersionChunk. The pin is an UPDATE of the version row in this
--- statement, so a retention running meanwhile either went first (then the
--- UPDATE, re-checking the row under READ COMMITTED, finds no payload, and
--- data is NULL) or re-checks the pinned row and skips it. greatest keeps the
--- later of two streams' pins. A lost pin costs nothing, so its commit does
--- not wait for the WAL (set_config, as in rate_count).
--- found: the object has this version, even if its bytes are no longer held
--- (data NULL), whether retention set its payload NULL or deleted its row.
-WITH target AS MATERIALIZED (
-    SELECT o.id AS object_id, o.latest_version, r.version, v.size,
-           CASE WHEN v.size <= @chunk_bytes::integer THEN v.payload END AS payload
+-- The first read of a retrieve, in one round trip as ObjectGetPayload: it
+-- counts the read against @rate_key (rate_count is the preserved side of the
+-- LEFT JOIN, so a read of a missing object is counted too) and finds the
+-- version (@version = 0: the latest). found: the object has this version;
+-- held: its row is still there (retention deletes old ones). A version of at
+-- most @chunk_bytes comes back whole in data; a larger one's data is NULL and
+-- ObjectVersionPin reads its head. Keeping the pin out of this statement
+-- keeps the common read a plain SELECT.
+SELECT coalesce(r.found, false)::boolean AS found,
+       coalesce(r.object_id, 0)::bigint AS object_id,
+       coalesce(r.version, 0)::bigint AS version,
+       coalesce(r.size, 0)::bigint AS size,
+       coalesce(r.held, false)::boolean AS held,
+       r.data::bytea AS data
+FROM rate_count(@rate_key::text, @now::timestamptz, @window_seconds::integer, @rate_limit::integer) AS hit
+LEFT JOIN LATERAL (
+    SELECT true AS found, o.id AS object_id, rv.version, v.size, (v.object_id IS NOT NULL) AS held,
+           CASE WHEN v.size <= @chunk_bytes::integer THEN v.payload END AS data
     FROM objects AS o
     CROSS JOIN LATERAL (
         SELECT CASE WHEN @version::bigint = 0 THEN o.latest_version ELSE @version::bigint END AS version
-    ) AS r
-    LEFT JOIN object_versions AS v ON v.object_id = o.id AND v.version = r.version
+    ) AS rv
+    LEFT JOIN object_versions AS v ON v.object_id = o.id AND v.version = rv.version
     WHERE o.tenant_id = @tenant_id
       AND o.node_key = @node_key
       AND o.network = @network
       AND o.label = @label
       AND o.channel_id = @channel_id
-),
-pin AS (
-    UPDATE object_versions AS v
-    SET pinned_until = greatest(v.pinned_until, @pin_until::timestamptz)
-    FROM target AS t
-    WHERE v.object_id = t.object_id AND v.version = t.version
-      AND v.size > @chunk_bytes::integer AND v.payload IS NOT NULL
-      AND set_config('synchronous_commit', 'off', true) = 'off'
-    RETURNING substring(v.payload FROM 1 FOR @chunk_bytes::integer) AS head
-)
-SELECT (t.object_id IS NOT NULL AND t.version <= t.latest_version)::boolean AS found,
-       coalesce(t.object_id, 0)::bigint AS object_id,
-       coalesce(t.version, 0)::bigint AS version,
-       coalesce(t.size, 0)::bigint AS size,
-       (p.head IS NOT NULL)::boolean AS pinned,
-       coalesce(t.payload, p.head)::bytea AS data
-FROM rate_count(@rate_key::text, @now::timestamptz, @window_seconds::integer, @rate_limit::integer) AS hit
-LEFT JOIN target AS t ON true
-LEFT JOIN pin AS p ON true;
+      AND rv.version <= o.latest_version
+) AS r ON true;
+
+-- name: ObjectVersionPin :one
+-- Pins a version larger than a retrieve's buffer until @pin_until and reads
+-- its first @chunk_bytes. Retention skips pinned versions; one that ran
+-- first deleted the row (no row here), and one running meanwhile re-checks
+-- the pinned row under READ COMMITTED and skips it. greatest keeps the later
+-- of two streams' pins. A lost pin costs nothing, so its commit does not wait
+-- for the WAL (set_config, as in rate_count).
+UPDATE object_versions AS v
+SET pinned_until = greatest(v.pinned_until, @pin_until::timestamptz)
+WHERE v.object_id = @object_id AND v.version = @version AND v.payload IS NOT NULL
+  AND set_config('synchronous_commit', 'off', true) = 'off'
+RETURNING substring(v.payload FROM 1 FOR @chunk_bytes::integer)::bytea AS head;
 
 -- name: ObjectVersionChunk :one
 -- @length bytes of a version's payload from byte @start (1 is the first),

@@ -425,38 +425,28 @@ func (q *Queries) ObjectVersionList(ctx context.Context, arg ObjectVersionListPa
 }
 
 const objectVersionOpen = `-- name: ObjectVersionOpen :one
-WITH target AS MATERIALIZED (
-    SELECT o.id AS object_id, o.latest_version, r.version, v.size,
-           CASE WHEN v.size <= $5::integer THEN v.payload END AS payload
+SELECT coalesce(r.found, false)::boolean AS found,
+       coalesce(r.object_id, 0)::bigint AS object_id,
+       coalesce(r.version, 0)::bigint AS version,
+       coalesce(r.size, 0)::bigint AS size,
+       coalesce(r.held, false)::boolean AS held,
+       r.data::bytea AS data
+FROM rate_count($1::text, $2::timestamptz, $3::integer, $4::integer) AS hit
+LEFT JOIN LATERAL (
+    SELECT true AS found, o.id AS object_id, rv.version, v.size, (v.object_id IS NOT NULL) AS held,
+           CASE WHEN v.size <= $5::integer THEN v.payload END AS data
     FROM objects AS o
     CROSS JOIN LATERAL (
         SELECT CASE WHEN $6::bigint = 0 THEN o.latest_version ELSE $6::bigint END AS version
-    ) AS r
-    LEFT JOIN object_versions AS v ON v.object_id = o.id AND v.version = r.version
+    ) AS rv
+    LEFT JOIN object_versions AS v ON v.object_id = o.id AND v.version = rv.version
     WHERE o.tenant_id = $7
       AND o.node_key = $8
       AND o.network = $9
       AND o.label = $10
       AND o.channel_id = $11
-),
-pin AS (
-    UPDATE object_versions AS v
-    SET pinned_until = greatest(v.pinned_until, $12::timestamptz)
-    FROM target AS t
-    WHERE v.object_id = t.object_id AND v.version = t.version
-      AND v.size > $5::integer AND v.payload IS NOT NULL
-      AND set_config('synchronous_commit', 'off', true) = 'off'
-    RETURNING substring(v.payload FROM 1 FOR $5::integer) AS head
-)
-SELECT (t.object_id IS NOT NULL AND t.version <= t.latest_version)::boolean AS found,
-       coalesce(t.object_id, 0)::bigint AS object_id,
-       coalesce(t.version, 0)::bigint AS version,
-       coalesce(t.size, 0)::bigint AS size,
-       (p.head IS NOT NULL)::boolean AS pinned,
-       coalesce(t.payload, p.head)::bytea AS data
-FROM rate_count($1::text, $2::timestamptz, $3::integer, $4::integer) AS hit
-LEFT JOIN target AS t ON true
-LEFT JOIN pin AS p ON true
+      AND rv.version <= o.latest_version
+) AS r ON true
 `
 
 type ObjectVersionOpenParams struct {
@@ -471,7 +461,6 @@ type ObjectVersionOpenParams struct {
 	Network       string
 	Label         string
 	ChannelID     []byte
-	PinUntil      time.Time
 }
 
 type ObjectVersionOpenRow struct {
@@ -479,24 +468,18 @@ type ObjectVersionOpenRow struct {
 	ObjectID int64
 	Version  int64
 	Size     int64
-	Pinned   bool
+	Held     bool
 	Data     []byte
 }
 
-// The first read of a retrieve, in one round trip. It counts the read against
-// @rate_key as ObjectGetPayload does (rate_count is the preserved side of the
-// LEFT JOINs, so a read of a missing object is counted too) and finds the
-// version (@version = 0: the latest). A version of at most @chunk_bytes comes
-// back whole in data. A larger one is pinned until @pin_until (retention
-// skips pinned versions) and data is its first @chunk_bytes; the rest is read
-// by ObjectVersionChunk. The pin is an UPDATE of the version row in this
-// statement, so a retention running meanwhile either went first (then the
-// UPDATE, re-checking the row under READ COMMITTED, finds no payload, and
-// data is NULL) or re-checks the pinned row and skips it. greatest keeps the
-// later of two streams' pins. A lost pin costs nothing, so its commit does
-// not wait for the WAL (set_config, as in rate_count).
-// found: the object has this version, even if its bytes are no longer held
-// (data NULL), whether retention set its payload NULL or deleted its row.
+// The first read of a retrieve, in one round trip as ObjectGetPayload: it
+// counts the read against @rate_key (rate_count is the preserved side of the
+// LEFT JOIN, so a read of a missing object is counted too) and finds the
+// version (@version = 0: the latest). found: the object has this version;
+// held: its row is still there (retention deletes old ones). A version of at
+// most @chunk_bytes comes back whole in data; a larger one's data is NULL and
+// ObjectVersionPin reads its head. Keeping the pin out of this statement
+// keeps the common read a plain SELECT.
 func (q *Queries) ObjectVersionOpen(ctx context.Context, arg ObjectVersionOpenParams) (ObjectVersionOpenRow, error) {
 	row := q.db.QueryRow(ctx, objectVersionOpen,
 		arg.RateKey,
@@ -510,7 +493,6 @@ func (q *Queries) ObjectVersionOpen(ctx context.Context, arg ObjectVersionOpenPa
 		arg.Network,
 		arg.Label,
 		arg.ChannelID,
-		arg.PinUntil,
 	)
 	var i ObjectVersionOpenRow
 	err := row.Scan(
@@ -518,10 +500,43 @@ func (q *Queries) ObjectVersionOpen(ctx context.Context, arg ObjectVersionOpenPa
 		&i.ObjectID,
 		&i.Version,
 		&i.Size,
-		&i.Pinned,
+		&i.Held,
 		&i.Data,
 	)
 	return i, err
+}
+
+const objectVersionPin = `-- name: ObjectVersionPin :one
+UPDATE object_versions AS v
+SET pinned_until = greatest(v.pinned_until, $1::timestamptz)
+WHERE v.object_id = $2 AND v.version = $3 AND v.payload IS NOT NULL
+  AND set_config('synchronous_commit', 'off', true) = 'off'
+RETURNING substring(v.payload FROM 1 FOR $4::integer)::bytea AS head
+`
+
+type ObjectVersionPinParams struct {
+	PinUntil   time.Time
+	ObjectID   int64
+	Version    int64
+	ChunkBytes int32
+}
+
+// Pins a version larger than a retrieve's buffer until @pin_until and reads
+// its first @chunk_bytes. Retention skips pinned versions; one that ran
+// first deleted the row (no row here), and one running meanwhile re-checks
+// the pinned row under READ COMMITTED and skips it. greatest keeps the later
+// of two streams' pins. A lost pin costs nothing, so its commit does not wait
+// for the WAL (set_config, as in rate_count).
+func (q *Queries) ObjectVersionPin(ctx context.Context, arg ObjectVersionPinParams) ([]byte, error) {
+	row := q.db.QueryRow(ctx, objectVersionPin,
+		arg.PinUntil,
+		arg.ObjectID,
+		arg.Version,
+		arg.ChunkBytes,
+	)
+	var head []byte
+	err := row.Scan(&head)
+	return head, err
 }
 
 const objectVersionUnpin = `-- name: ObjectVersionUnpin :exec

@@ -86,21 +86,22 @@ type Querier interface {
 	ObjectVersionLastChunk(ctx context.Context, arg ObjectVersionLastChunkParams) ([]byte, error)
 	// An object's history, newest first, from below version @before.
 	ObjectVersionList(ctx context.Context, arg ObjectVersionListParams) ([]ObjectVersionListRow, error)
-	// The first read of a retrieve, in one round trip. It counts the read against
-	// @rate_key as ObjectGetPayload does (rate_count is the preserved side of the
-	// LEFT JOINs, so a read of a missing object is counted too) and finds the
-	// version (@version = 0: the latest). A version of at most @chunk_bytes comes
-	// back whole in data. A larger one is pinned until @pin_until (retention
-	// skips pinned versions) and data is its first @chunk_bytes; the rest is read
-	// by ObjectVersionChunk. The pin is an UPDATE of the version row in this
-	// statement, so a retention running meanwhile either went first (then the
-	// UPDATE, re-checking the row under READ COMMITTED, finds no payload, and
-	// data is NULL) or re-checks the pinned row and skips it. greatest keeps the
-	// later of two streams' pins. A lost pin costs nothing, so its commit does
-	// not wait for the WAL (set_config, as in rate_count).
-	// found: the object has this version, even if its bytes are no longer held
-	// (data NULL), whether retention set its payload NULL or deleted its row.
+	// The first read of a retrieve, in one round trip as ObjectGetPayload: it
+	// counts the read against @rate_key (rate_count is the preserved side of the
+	// LEFT JOIN, so a read of a missing object is counted too) and finds the
+	// version (@version = 0: the latest). found: the object has this version;
+	// held: its row is still there (retention deletes old ones). A version of at
+	// most @chunk_bytes comes back whole in data; a larger one's data is NULL and
+	// ObjectVersionPin reads its head. Keeping the pin out of this statement
+	// keeps the common read a plain SELECT.
 	ObjectVersionOpen(ctx context.Context, arg ObjectVersionOpenParams) (ObjectVersionOpenRow, error)
+	// Pins a version larger than a retrieve's buffer until @pin_until and reads
+	// its first @chunk_bytes. Retention skips pinned versions; one that ran
+	// first deleted the row (no row here), and one running meanwhile re-checks
+	// the pinned row under READ COMMITTED and skips it. greatest keeps the later
+	// of two streams' pins. A lost pin costs nothing, so its commit does not wait
+	// for the WAL (set_config, as in rate_count).
+	ObjectVersionPin(ctx context.Context, arg ObjectVersionPinParams) ([]byte, error)
 	// Ends a retrieve's pin, unless a later stream of the same version pinned it
 	// further. Best effort: a pin not ended expires at pinned_until, so its
 	// commit does not wait for the WAL.

@@ -15,39 +15,55 @@ import (
 
 // OpenVersion is a retrieve's first read (ObjectVersionOpen): the version's
 // size and its first len(buf) bytes, read into buf, and a pin when it is
-// larger than buf. The read counts against the node's rate limit in the same
-// round trip; a refusal of the node's read is recorded.
+// larger than buf (ObjectVersionPin, a second round trip only for those).
+// The read counts against the node's rate limit in the first round trip; a
+// refusal of the node's read is recorded.
 func (s *Store) OpenVersion(ctx context.Context, key backup.ObjectKey, version int64, now time.Time, limit backup.ReadLimit, pinUntil time.Time, buf []byte) (backup.OpenedVersion, error) {
-	row, err := dbsqlc.New(intoBuffer{s.pool, buf}).ObjectVersionOpen(ctx, dbsqlc.ObjectVersionOpenParams{
-		RateKey:       limit.NodeRateKey,
-		Now:           now,
-		WindowSeconds: backup.MinuteWindow,
-		RateLimit:     clampInt32(limit.NodePerMinute),
-		ChunkBytes:    int32(len(buf)),
-		Version:       version,
-		TenantID:      int64(key.Tenant),
-		NodeKey:       key.Node[:],
-		Network:       string(key.Network),
-		Label:         key.Label,
-		ChannelID:     channelIDBytes(key.ChannelID),
-		PinUntil:      pinUntil,
-	})
-	if err != nil {
-		s.recordIfRefused(ctx, key.Tenant, key.Node, err, now)
-		return backup.OpenedVersion{}, interpretError(err)
+	q := dbsqlc.New(intoBuffer{s.pool, buf})
+	for attempt := 0; ; attempt++ {
+		row, err := q.ObjectVersionOpen(ctx, dbsqlc.ObjectVersionOpenParams{
+			RateKey:       limit.NodeRateKey,
+			Now:           now,
+			WindowSeconds: backup.MinuteWindow,
+			RateLimit:     clampInt32(limit.NodePerMinute),
+			ChunkBytes:    int32(len(buf)),
+			Version:       version,
+			TenantID:      int64(key.Tenant),
+			NodeKey:       key.Node[:],
+			Network:       string(key.Network),
+			Label:         key.Label,
+			ChannelID:     channelIDBytes(key.ChannelID),
+		})
+		if err != nil {
+			s.recordIfRefused(ctx, key.Tenant, key.Node, err, now)
+			return backup.OpenedVersion{}, interpretError(err)
+		}
+		switch {
+		case !row.Found:
+			return backup.OpenedVersion{}, backup.ErrNotFound
+		case !row.Held:
+			return backup.OpenedVersion{}, backup.ErrPayloadDropped
+		}
+		opened := backup.OpenedVersion{ID: backup.VersionID{ObjectID: row.ObjectID, Version: row.Version}, Size: row.Size, Head: row.Data}
+		if row.Size <= int64(len(buf)) {
+			return opened, nil
+		}
+		head, err := q.ObjectVersionPin(ctx, dbsqlc.ObjectVersionPinParams{ObjectID: row.ObjectID, Version: row.Version, PinUntil: pinUntil, ChunkBytes: int32(len(buf))})
+		if errors.Is(err, pgx.ErrNoRows) {
+			// Retention deleted the version between the two reads: the
+			// latest has moved on, so read the new latest; a version named
+			// by number is no longer held.
+			if version == 0 && attempt < 3 {
+				continue
+			}
+			return backup.OpenedVersion{}, backup.ErrPayloadDropped
+		}
+		if err != nil {
+			return backup.OpenedVersion{}, interpretError(err)
+		}
+		opened.Head, opened.Pinned = head, true
+		return opened, nil
 	}
-	switch {
-	case !row.Found:
-		return backup.OpenedVersion{}, backup.ErrNotFound
-	case row.Data == nil:
-		return backup.OpenedVersion{}, backup.ErrPayloadDropped
-	}
-	return backup.OpenedVersion{
-		ID:     backup.VersionID{ObjectID: row.ObjectID, Version: row.Version},
-		Size:   row.Size,
-		Head:   row.Data,
-		Pinned: row.Pinned,
-	}, nil
 }
 
 // ReadChunk reads len(buf) bytes of a version from byte off into buf, in a
