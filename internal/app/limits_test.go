@@ -518,7 +518,9 @@ func (h *harness) sendHead(method, target string, header map[string]string) (net
 // steps.
 func TestInFlightWaitZeroDoesNotWait(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, func(c *config.Config) { c.MaxBodyBytes, c.InFlightBytes, c.InFlightWait, c.RetrieveChunkBytes = 64<<10, 64<<10, 0, 16<<10 })
+	h := newHarness(t, func(c *config.Config) {
+		c.MaxBodyBytes, c.InFlightBytes, c.InFlightWait, c.RetrieveChunkBytes = 64<<10, 64<<10, 0, 16<<10
+	})
 	n := newNode(t)
 	require.Equal(t, http.StatusOK, h.persistRaw(n, "network=regtest&label=ping", randomBytes(t, 1024)).status, "an idle server has room")
 	require.Equal(t, http.StatusOK, h.persistChunked(n, "network=regtest&label=peers", randomBytes(t, 40<<10)).status)
