@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"net"
@@ -179,7 +180,7 @@ func TestRateLimitIsSharedByReplicas(t *testing.T) {
 func TestAddressLimitReachesOtherReplicasWithinCacheTTL(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, behindProxy, func(c *config.Config) { c.RatePerAddressPerMinute = 3 })
-	h.clock.AdvanceIntoNextMinute()
+	h.clock.Freeze() // "within CACHE_TTL" holds however slowly the requests run
 	second := h.startReplica()
 	a, forger := newNode(t), newNode(t)
 	const addr = "198.51.100.30"
@@ -424,7 +425,7 @@ func TestInFlightBytesAreCapped(t *testing.T) {
 	}()
 	_, err = pw.Write(big[:60<<10]) // the upload is in flight: its buffer holds the whole budget
 	require.NoError(t, err)
-	time.Sleep(200 * time.Millisecond)
+	waitFor(t, "the upload to hold the budget", func() bool { return h.budgetHeld(1024) })
 
 	before := h.snapshot()
 	r := h.persistRaw(n, "network=regtest&label=ping", randomBytes(t, 1024))
@@ -467,12 +468,33 @@ func TestTricklingUploadsHoldOnlyWhatTheySent(t *testing.T) {
 		_, err = pw.Write(big[:100])
 		require.NoError(t, err)
 	}
-	time.Sleep(200 * time.Millisecond)
+	// Each has taken the first chunk of its buffer (16 KiB) before reading.
+	waitFor(t, "the eight uploads to hold their first chunks", func() bool { return h.budgetHeld(1<<20 - 8*16<<10 + 1) })
 	for i := 0; i < 3; i++ {
 		require.Equal(t, http.StatusOK, h.persistRaw(n, "network=regtest&label=ping", randomBytes(t, 64<<10)).status)
 	}
 	for _, pw := range pipes {
 		pw.CloseWithError(io.ErrUnexpectedEOF)
+	}
+}
+
+// budgetHeld reports whether fewer than size bytes of the in-flight budget
+// are free: a persist of size bytes then waits IN_FLIGHT_WAIT and gets 503.
+// Its signature is forged, so when the budget is free it is refused (401)
+// once read and stores nothing either way.
+func (h *harness) budgetHeld(size int) bool {
+	h.t.Helper()
+	body := randomBytes(h.t, size)
+	hdr := newNode(h.t).persistHeaders(body)
+	hdr["Signed-Hash"] = newNode(h.t).sign(hex.EncodeToString(body[:32]))
+	switch s := h.do(http.MethodPost, "/v1/persist?network=regtest&label=ping", hdr, body).status; s {
+	case http.StatusServiceUnavailable:
+		return true
+	case http.StatusUnauthorized:
+		return false
+	default:
+		h.t.Fatalf("probe of the in-flight budget: status %d", s)
+		return false
 	}
 }
 
