@@ -72,15 +72,15 @@ type Querier interface {
 	// (rate_count, as ObjectGetPayload does); the count is the preserved side of
 	// the LEFT JOIN, so a node with no objects gets one row with found false.
 	ObjectListKeys(ctx context.Context, arg ObjectListKeysParams) ([]ObjectListKeysRow, error)
-	// One round trip: see persist_object in db/migrations/00009_bounded_growth.sql.
+	// One round trip: every rule of a write is in db/functions/persist_object.sql.
 	ObjectPersist(ctx context.Context, arg ObjectPersistParams) (ObjectPersistRow, error)
 	// An object's history, newest first, from below version @before.
 	ObjectVersionList(ctx context.Context, arg ObjectVersionListParams) ([]ObjectVersionListRow, error)
 	// Counts one request; raises LBL01 past @max. Its commit does not wait for
-	// the WAL flush (see rate_count in db/migrations/00009_bounded_growth.sql).
+	// the WAL flush (db/functions/rate_count.sql).
 	RateHit(ctx context.Context, arg RateHitParams) (int32, error)
 	// How much of a key's allowance is taken, without counting: for refusing a
-	// request before its signature is checked (see rate_peek).
+	// request before its signature is checked (db/functions/rate_peek.sql).
 	RatePeek(ctx context.Context, arg RatePeekParams) (RatePeekRow, error)
 	// Drops the keys whose allowance has refilled: an absent key is at rest.
 	RateSweep(ctx context.Context, now time.Time) (int64, error)
