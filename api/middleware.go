@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -127,23 +126,22 @@ func eventOf(c *gin.Context, route string, status int) string {
 		if is("/persist") || is("/auth/challenge") || is("/auth/response") {
 			return activity.SignatureFailure
 		}
-	case http.StatusTooManyRequests:
-		var e *backup.Error
-		if err, ok := c.Get(ctxError); ok && errors.As(err.(error), &e) {
-			switch e.Details["limit"] {
-			case backup.LimitNode:
-				return activity.RefusedRateNode
-			case backup.LimitNewNodes:
-				return activity.RefusedNewNodes
-			}
+	}
+	if err, ok := c.Get(ctxError); ok {
+		switch backup.RefusalOf(err.(error)) {
+		case backup.RefusedRateAddress:
+			return activity.RefusedRateAddress
+		case backup.RefusedRateNode:
+			return activity.RefusedRateNode
+		case backup.RefusedNewNodes:
+			return activity.RefusedNewNodes
+		case backup.RefusedQuotaBytes, backup.RefusedQuotaObjects, backup.RefusedQuotaUploads:
+			return activity.RefusedQuota
+		case backup.RefusedBodySize:
+			return activity.RefusedBodySize
+		case backup.RefusedReplay:
+			return activity.RefusedReplay
 		}
-		return activity.RefusedRateAddress
-	case http.StatusForbidden:
-		return activity.RefusedQuota
-	case http.StatusRequestEntityTooLarge:
-		return activity.RefusedBodySize
-	case http.StatusConflict:
-		return activity.RefusedReplay
 	}
 	return ""
 }

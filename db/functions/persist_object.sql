@@ -7,11 +7,12 @@
 --                and its turn comes in wait_ms (at most p_pace_max_ms): the
 --                turn is taken and nothing else is written. The caller waits
 --                and calls again with p_node_rate_limit 0.
--- Refusals raise, so nothing is written: LBL01 (rate: the node past
--- p_pace_max_ms, or new nodes of the address past p_new_node_limit an hour),
--- LBQ01/LBQ02/LBQ03 (bytes, objects, uploads quota; DETAIL is JSON), LBR01
--- (a replay: the node uploaded these bytes before under any object;
--- p_allow_replay lets an operator restore an old version). Quotas are the
+-- Refusals raise, so nothing is written, each with its own SQLSTATE (mapped
+-- in internal/postgres): LBL02 (the node's turn further than p_pace_max_ms),
+-- LBL03 (new nodes of the address past p_new_node_limit an hour; both from
+-- rate_take), LBQ01/LBQ02/LBQ03 (bytes, objects, uploads quota; DETAIL is
+-- JSON), LBR01 (a replay: the node uploaded these bytes before under any
+-- object; p_allow_replay lets an operator restore an old version). Quotas are the
 -- node's own (node_quotas), else p_quota_*; limits and quotas <= 0 are off.
 -- Retention deletes the versions older than the newest p_retain, except one
 -- a streaming retrieve has pinned (housekeeping deletes it later).

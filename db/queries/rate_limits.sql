@@ -1,6 +1,6 @@
 -- name: RateHit :one
--- Counts one request; raises LBL01 past @max. Its commit does not wait for
--- the WAL flush (db/functions/rate_count.sql).
+-- Counts one request; past @max raises its limit's SQLSTATE (rate_take). Its
+-- commit does not wait for the WAL flush (db/functions/rate_count.sql).
 SELECT rate_count(@key::text, @now::timestamptz, @window_seconds::integer, @max::integer)::integer AS count;
 
 -- name: RatePeek :one

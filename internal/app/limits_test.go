@@ -642,3 +642,91 @@ func TestUnprovenRequestsCountAgainstTheAddress(t *testing.T) {
 	}
 	require.Equal(t, http.StatusOK, h.do(http.MethodGet, "/v1/list?network=regtest", from("198.51.100.62", tok), nil).status)
 }
+
+// TestEveryRefusalIsCountedByItsKind: each refusal is counted once under
+// its own kind, in the node's refusals (for the node's own requests) and in
+// the daily activity, whichever layer refused it.
+func TestEveryRefusalIsCountedByItsKind(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, behindProxy, func(c *config.Config) {
+		c.RatePerAddressPerMinute, c.RatePerNodePerMinute, c.NewNodesPerAddressPerHour = 3, 3, 1
+		c.PaceMaxWait = 0
+		c.QuotaBytes, c.QuotaObjects, c.QuotaUploads = 100, 1, 2
+		c.MaxBodyBytes = 1000
+	})
+	h.clock.Freeze()
+	persist := func(n node, addr, label string, body []byte) response {
+		return h.do(http.MethodPost, "/v1/persist?network=regtest&label="+label, from(addr, n.persistHeaders(body)), body)
+	}
+	nodes := map[string]node{}
+	for _, name := range []string{"first", "second", "rate", "objects", "bytes", "uploads", "replay"} {
+		nodes[name] = newNode(t)
+	}
+
+	require.Equal(t, http.StatusOK, persist(nodes["first"], "198.51.100.1", "ping", []byte("a")).status)
+	persist(nodes["second"], "198.51.100.1", "ping", []byte("b")).requireError(t, http.StatusTooManyRequests) // new nodes
+
+	for range 3 { // retries of the latest bytes: counted by the rate limit, not as uploads
+		require.Equal(t, http.StatusOK, persist(nodes["rate"], "198.51.100.2", "ping", []byte("a")).status)
+	}
+	persist(nodes["rate"], "198.51.100.2", "ping", []byte("d")).requireError(t, http.StatusTooManyRequests) // node, persist
+	tok := map[string]string{"Authorization": h.login(nodes["rate"])}
+	h.do(http.MethodGet, "/v1/list?network=regtest", tok, nil).requireError(t, http.StatusTooManyRequests) // node, read
+
+	require.Equal(t, http.StatusOK, persist(nodes["objects"], "198.51.100.3", "ping", []byte("a")).status)
+	persist(nodes["objects"], "198.51.100.3", "peers", []byte("b")).requireError(t, http.StatusForbidden)
+	persist(nodes["bytes"], "198.51.100.4", "ping", make([]byte, 101)).requireError(t, http.StatusForbidden)
+	require.Equal(t, http.StatusOK, persist(nodes["uploads"], "198.51.100.5", "ping", []byte("a")).status)
+	require.Equal(t, http.StatusOK, persist(nodes["uploads"], "198.51.100.5", "ping", []byte("b")).status)
+	persist(nodes["uploads"], "198.51.100.5", "ping", []byte("c")).requireError(t, http.StatusForbidden)
+	require.Equal(t, http.StatusOK, persist(nodes["replay"], "198.51.100.6", "ping", []byte("a")).status)
+	require.Equal(t, http.StatusOK, persist(nodes["replay"], "198.51.100.6", "ping", []byte("b")).status)
+	persist(nodes["replay"], "198.51.100.6", "ping", []byte("a")).requireError(t, http.StatusConflict)
+	persist(nodes["first"], "198.51.100.7", "ping", make([]byte, 1001)).requireError(t, http.StatusRequestEntityTooLarge)
+	for range 3 {
+		b := []byte("forged")
+		forged := nodes["first"].persistHeaders(b)
+		forged["Signed-Hash"] = nodes["second"].persistHeaders(b)["Signed-Hash"]
+		h.do(http.MethodPost, "/v1/persist?network=regtest&label=ping", from("198.51.100.8", forged), b).requireError(t, http.StatusUnauthorized)
+	}
+	persist(nodes["first"], "198.51.100.8", "ping", []byte("e")).requireError(t, http.StatusTooManyRequests) // address
+
+	ctx := context.Background()
+	rows, err := h.pool.Query(ctx, `SELECT encode(node_key, 'hex'), kind, count FROM node_refusals`)
+	require.NoError(t, err)
+	got := map[string]int{}
+	for rows.Next() {
+		var pub, kind string
+		var n int
+		require.NoError(t, rows.Scan(&pub, &kind, &n))
+		for name, nd := range nodes {
+			if nd.pub == pub {
+				got[name+" "+kind] += n
+			}
+		}
+	}
+	require.NoError(t, rows.Err())
+	require.Equal(t, map[string]int{
+		"second new_nodes_per_address": 1,
+		"rate rate_node":               2,
+		"objects quota_objects":        1,
+		"bytes quota_bytes":            1,
+		"uploads quota_uploads":        1,
+	}, got)
+
+	require.NoError(t, h.app.FlushActivity(ctx))
+	activity := map[string]int{}
+	rows, err = h.pool.Query(ctx, `SELECT kind, sum(count)::int FROM activity_daily WHERE kind LIKE 'refused_%' GROUP BY kind`)
+	require.NoError(t, err)
+	for rows.Next() {
+		var kind string
+		var n int
+		require.NoError(t, rows.Scan(&kind, &n))
+		activity[kind] = n
+	}
+	require.NoError(t, rows.Err())
+	require.Equal(t, map[string]int{
+		"refused_new_nodes": 1, "refused_rate_node": 2, "refused_quota": 3, "refused_replay": 1,
+		"refused_body_size": 1, "refused_rate_address": 1,
+	}, activity)
+}

@@ -76,8 +76,8 @@ type Querier interface {
 	ObjectPersist(ctx context.Context, arg ObjectPersistParams) (ObjectPersistRow, error)
 	// An object's history, newest first, from below version @before.
 	ObjectVersionList(ctx context.Context, arg ObjectVersionListParams) ([]ObjectVersionListRow, error)
-	// Counts one request; raises LBL01 past @max. Its commit does not wait for
-	// the WAL flush (db/functions/rate_count.sql).
+	// Counts one request; past @max raises its limit's SQLSTATE (rate_take). Its
+	// commit does not wait for the WAL flush (db/functions/rate_count.sql).
 	RateHit(ctx context.Context, arg RateHitParams) (int32, error)
 	// How much of a key's allowance is taken, without counting: for refusing a
 	// request before its signature is checked (db/functions/rate_peek.sql).

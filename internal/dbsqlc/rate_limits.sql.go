@@ -21,8 +21,8 @@ type RateHitParams struct {
 	Max           int32
 }
 
-// Counts one request; raises LBL01 past @max. Its commit does not wait for
-// the WAL flush (db/functions/rate_count.sql).
+// Counts one request; past @max raises its limit's SQLSTATE (rate_take). Its
+// commit does not wait for the WAL flush (db/functions/rate_count.sql).
 func (q *Queries) RateHit(ctx context.Context, arg RateHitParams) (int32, error) {
 	row := q.db.QueryRow(ctx, rateHit,
 		arg.Key,
