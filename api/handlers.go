@@ -16,7 +16,6 @@ import (
 	"github.com/gin-gonic/gin"
 	"golang.org/x/sync/semaphore"
 
-	"ldkbackup/internal/auth"
 	"ldkbackup/internal/backup"
 )
 
@@ -69,7 +68,7 @@ func (h *handlers) authChallenge(c *gin.Context) {
 		h.fail(c, err)
 		return
 	}
-	challenge, err := h.deps.Auth.IssueChallenge(c.Request.Context(), auth.ChallengeRequest{
+	challenge, err := h.deps.Auth.IssueChallenge(c.Request.Context(), backup.ChallengeRequest{
 		Tenant:    tenantOf(c).ID,
 		PublicKey: c.GetHeader("Public-Key"),
 		Timestamp: body.Timestamp,

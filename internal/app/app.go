@@ -120,7 +120,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, clock back
 	router, err := api.NewRouter(api.Deps{
 		Backup: backup.NewService(store, clock, int(cfg.RetainVersions), func(t backup.TenantID, d time.Duration) {
 			m.Paced(d)
-			rec.Add(t, activity.Paced, 0)
+			rec.Add(t, backup.EventPaced, 0)
 		}),
 		Auth:           auth.NewService(store, now, cfg.TimestampWindow, cfg.CacheTTL),
 		Tenants:        tenants,

@@ -2,6 +2,7 @@ package backup
 
 import (
 	"fmt"
+	"net/netip"
 	"time"
 )
 
@@ -80,4 +81,20 @@ func RateLimited(kind Refusal, retryAfter time.Duration) *Error {
 	name := map[Refusal]string{RefusedRateAddress: "address", RefusedRateNode: "node", RefusedNewNodes: "new_nodes"}[kind]
 	return &Error{Code: ERATELIMITED, Message: "rate limit exceeded, retry later", RetryAfter: retryAfter,
 		Details: map[string]any{"limit": name}, Refusal: kind}
+}
+
+// ClientAddress is the form of a client's IP address that rate limits count:
+// an IPv4 address, or the /64 of an IPv6 one, since a single subscriber gets
+// a whole /64 and could otherwise rotate through it.
+func ClientAddress(ip string) string {
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return ip
+	}
+	a = a.Unmap()
+	if a.Is4() {
+		return a.String()
+	}
+	p, _ := a.Prefix(64)
+	return p.String()
 }

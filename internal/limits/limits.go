@@ -6,7 +6,6 @@ package limits
 
 import (
 	"context"
-	"net/netip"
 	"time"
 
 	"ldkbackup/internal/backup"
@@ -106,20 +105,4 @@ func (l *Limiter) HitNode(ctx context.Context, t *backup.Tenant, node backup.Nod
 		return nil
 	}
 	return l.store.HitNode(ctx, t.ID, node, l.now(), t.Limits.NodePerMinute)
-}
-
-// ClientAddress is the form of a client's IP address that rate limits count:
-// an IPv4 address, or the /64 of an IPv6 one, since a single subscriber gets
-// a whole /64 and could otherwise rotate through it.
-func ClientAddress(ip string) string {
-	a, err := netip.ParseAddr(ip)
-	if err != nil {
-		return ip
-	}
-	a = a.Unmap()
-	if a.Is4() {
-		return a.String()
-	}
-	p, _ := a.Prefix(64)
-	return p.String()
 }
