@@ -404,14 +404,7 @@ func (n node) sign(payload string) string { return lnsig.SignBackup(n.key, paylo
 
 // persistHeaders are the headers the apps send with body.
 func (n node) persistHeaders(body []byte) map[string]string {
-	sum := sha256.Sum256(body)
-	challenge := sha256.Sum256([]byte(n.pub + fmt.Sprint(time.Now().UnixMilli())))
-	return map[string]string{
-		"Content-Type": "application/octet-stream",
-		"Public-Key":   n.pub,
-		"Signed-Hash":  n.sign(hex.EncodeToString(sum[:])),
-		"Challenge":    hex.EncodeToString(challenge[:]),
-	}
+	return client.PersistHeaders(n.key, sha256.Sum256(body), client.PersistChallenge(n.pub, client.AndroidTimestamps, time.Now()))
 }
 
 // challengeBody is an Android-style auth/challenge body signed at t.
