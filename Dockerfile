@@ -12,6 +12,7 @@ COPY api/ api/
 COPY cmd/server/ cmd/server/
 COPY db/embed.go db/
 COPY db/migrations/ db/migrations/
+COPY db/functions/ db/functions/
 COPY internal/ internal/
 ARG VERSION=docker
 # The module and build caches survive between builds; only the modules this

@@ -9,14 +9,15 @@ LDFLAGS := -X ldkbackup/internal/app.Version=$(VERSION)
 .PHONY: run test build generate verify lint fmt bench fuzz db-stop clean
 
 ## run: start the server on 127.0.0.1:3003 with a local PostgreSQL and a dev key pair
-# It builds bin/server first and says so: the first build compiles every
+# It builds bin/dev (cmd/dev, the development command; bin/server has no
+# development tooling) first and says so: the first build compiles every
 # dependency and is otherwise silent for a minute or more.
 run:
-	@if [ -x bin/server ]; then echo "==> building bin/server"; \
-	else echo "==> building bin/server for the first time: this downloads and compiles every dependency (a minute or two; later builds take seconds)"; fi
-	@$(GO) build -ldflags "$(LDFLAGS)" -o bin/server ./cmd/server
-	@echo "==> bin/server dev"
-	@bin/server dev
+	@if [ -x bin/dev ]; then echo "==> building bin/dev"; \
+	else echo "==> building bin/dev for the first time: this downloads and compiles every dependency (a minute or two; later builds take seconds)"; fi
+	@$(GO) build -ldflags "$(LDFLAGS)" -o bin/dev ./cmd/dev
+	@echo "==> bin/dev"
+	@bin/dev
 
 ## test: run every test against a real PostgreSQL (TEST_DATABASE_URL, or found/started locally)
 test:
@@ -30,10 +31,12 @@ build:
 generate:
 	$(GO) tool sqlc generate
 
-## verify: fail if generated code, go.mod or formatting are out of date
+## verify: fail if generated code, go.mod or formatting are out of date, or if
+## the production binary links development tooling (internal/devdb installs PostgreSQL)
 verify:
 	$(GO) tool sqlc diff
 	$(GO) mod tidy -diff
+	@! $(GO) list -deps ./cmd/server | grep -x 'ldkbackup/internal/devdb' || { echo "cmd/server must not import internal/devdb: development tooling belongs in cmd/dev"; exit 1; }
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt would change:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 
 ## lint: go vet, gofmt and staticcheck (pinned in go.mod as a tool)
@@ -79,7 +82,7 @@ fuzz:
 
 ## db-stop: stop the project-local PostgreSQL under .data/ (if make run started one)
 db-stop:
-	$(GO) run ./cmd/server db-stop
+	$(GO) run ./cmd/dev db-stop
 
 clean:
 	rm -rf bin

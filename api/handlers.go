@@ -16,7 +16,6 @@ import (
 	"github.com/gin-gonic/gin"
 	"golang.org/x/sync/semaphore"
 
-	"ldkbackup/internal/auth"
 	"ldkbackup/internal/backup"
 )
 
@@ -73,7 +72,7 @@ func (h *handlers) authChallenge(c *gin.Context) {
 		h.fail(c, err)
 		return
 	}
-	challenge, err := h.deps.Auth.IssueChallenge(c.Request.Context(), auth.ChallengeRequest{
+	challenge, err := h.deps.Auth.IssueChallenge(c.Request.Context(), backup.ChallengeRequest{
 		Tenant:    tenantOf(c).ID,
 		PublicKey: c.GetHeader("Public-Key"),
 		Timestamp: body.Timestamp,
@@ -202,7 +201,7 @@ const persistChunk = 16 << 10
 func (h *handlers) readPersistBody(c *gin.Context) (body []byte, release func(), err error) {
 	limit, declared := h.deps.MaxBodyBytes, c.Request.ContentLength
 	if declared > limit {
-		return nil, nil, h.refuseUnread(c, backup.Errorf(backup.ETOOLARGE, "body of %d bytes is over the limit of %d bytes", declared, limit))
+		return nil, nil, h.refuseUnread(c, backup.TooLarge("body of %d bytes is over the limit of %d bytes", declared, limit))
 	}
 	var held int64
 	release = func() {
@@ -253,7 +252,7 @@ func (h *handlers) readPersistBody(c *gin.Context) (body []byte, release func(),
 		n, err := io.ReadFull(c.Request.Body, probe[:])
 		if n > 0 {
 			release()
-			return nil, nil, h.refuseUnread(c, backup.Errorf(backup.ETOOLARGE, "body is over the limit of %d bytes", limit))
+			return nil, nil, h.refuseUnread(c, backup.TooLarge("body is over the limit of %d bytes", limit))
 		}
 		if err != io.EOF {
 			release()
@@ -311,12 +310,12 @@ const (
 func readBody(c *gin.Context, limit int64) ([]byte, error) {
 	r := c.Request
 	if r.ContentLength > limit {
-		return nil, backup.Errorf(backup.ETOOLARGE, "body of %d bytes is over the limit of %d bytes", r.ContentLength, limit)
+		return nil, backup.TooLarge("body of %d bytes is over the limit of %d bytes", r.ContentLength, limit)
 	}
 	buf, err := io.ReadAll(http.MaxBytesReader(c.Writer, r.Body, limit))
 	var tooLarge *http.MaxBytesError
 	if errors.As(err, &tooLarge) {
-		return nil, backup.Errorf(backup.ETOOLARGE, "body is over the limit of %d bytes", limit)
+		return nil, backup.TooLarge("body is over the limit of %d bytes", limit)
 	}
 	if err != nil || (r.ContentLength >= 0 && int64(len(buf)) < r.ContentLength) {
 		return nil, backup.Errorf(backup.EINVALID, "could not read body")
@@ -348,7 +347,7 @@ func readJSON(c *gin.Context, dst any) error {
 	if err != nil {
 		var e *backup.Error
 		if errors.As(err, &e) && e.Code == backup.ETOOLARGE {
-			return backup.Errorf(backup.ETOOLARGE, "JSON body is over the limit of %d bytes", maxJSONBody)
+			return backup.TooLarge("JSON body is over the limit of %d bytes", maxJSONBody)
 		}
 		return err
 	}

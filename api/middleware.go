@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -14,9 +13,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"ldkbackup/internal/activity"
 	"ldkbackup/internal/backup"
-	"ldkbackup/internal/limits"
 )
 
 // Keys of values middleware leaves in the gin context.
@@ -58,9 +55,9 @@ func (h *handlers) requestLog(c *gin.Context) {
 		if kind := eventOf(c, route, status); kind != "" {
 			var bytes int64
 			switch kind {
-			case activity.Retrieve:
+			case backup.EventRetrieve:
 				bytes = out
-			case activity.Persist:
+			case backup.EventPersist:
 				bytes = in
 			}
 			h.deps.Observer.Event(tenant.ID, kind, bytes)
@@ -117,33 +114,32 @@ func eventOf(c *gin.Context, route string, status int) string {
 	case http.StatusOK:
 		switch {
 		case is("/auth/response"):
-			return activity.Login
+			return backup.EventLogin
 		case is("/retrieve"):
-			return activity.Retrieve
+			return backup.EventRetrieve
 		case is("/persist") && c.GetBool(ctxStored):
-			return activity.Persist
+			return backup.EventPersist
 		}
 	case http.StatusUnauthorized:
 		if is("/persist") || is("/auth/challenge") || is("/auth/response") {
-			return activity.SignatureFailure
+			return backup.EventSignatureFailure
 		}
-	case http.StatusTooManyRequests:
-		var e *backup.Error
-		if err, ok := c.Get(ctxError); ok && errors.As(err.(error), &e) {
-			switch e.Details["limit"] {
-			case backup.LimitNode:
-				return activity.RefusedRateNode
-			case backup.LimitNewNodes:
-				return activity.RefusedNewNodes
-			}
+	}
+	if err, ok := c.Get(ctxError); ok {
+		switch backup.RefusalOf(err.(error)) {
+		case backup.RefusedRateAddress:
+			return backup.EventRefusedRateAddress
+		case backup.RefusedRateNode:
+			return backup.EventRefusedRateNode
+		case backup.RefusedNewNodes:
+			return backup.EventRefusedNewNodes
+		case backup.RefusedQuotaBytes, backup.RefusedQuotaObjects, backup.RefusedQuotaUploads:
+			return backup.EventRefusedQuota
+		case backup.RefusedBodySize:
+			return backup.EventRefusedBodySize
+		case backup.RefusedReplay:
+			return backup.EventRefusedReplay
 		}
-		return activity.RefusedRateAddress
-	case http.StatusForbidden:
-		return activity.RefusedQuota
-	case http.StatusRequestEntityTooLarge:
-		return activity.RefusedBodySize
-	case http.StatusConflict:
-		return activity.RefusedReplay
 	}
 	return ""
 }
@@ -177,7 +173,7 @@ func tenantOf(c *gin.Context) *backup.Tenant {
 }
 
 // addressOf is the client address that per-address limits count.
-func addressOf(c *gin.Context) string { return limits.ClientAddress(c.ClientIP()) }
+func addressOf(c *gin.Context) string { return backup.ClientAddress(c.ClientIP()) }
 
 // countAddress counts every request against the client address and refuses
 // it past the limit.

@@ -12,7 +12,6 @@ import (
 	"github.com/gin-gonic/gin"
 	"golang.org/x/sync/semaphore"
 
-	"ldkbackup/internal/auth"
 	"ldkbackup/internal/backup"
 )
 
@@ -32,8 +31,8 @@ type TenantResolver interface {
 
 // AuthService is what the login handlers and the token middleware need.
 type AuthService interface {
-	IssueChallenge(ctx context.Context, req auth.ChallengeRequest) (string, error)
-	Respond(ctx context.Context, tenant backup.TenantID, publicKey, signature string) (auth.Session, error)
+	IssueChallenge(ctx context.Context, req backup.ChallengeRequest) (string, error)
+	Respond(ctx context.Context, tenant backup.TenantID, publicKey, signature string) (backup.Session, error)
 	Authenticate(ctx context.Context, tenant backup.TenantID, authorization string) (backup.NodeKey, error)
 }
 

@@ -3,7 +3,6 @@ package main
 import (
 	"net/http"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -34,17 +33,6 @@ func TestMayBeLatest(t *testing.T) {
 	require.False(t, got[refused.sum], "a 4xx stores nothing")
 	require.False(t, got[lost.sum], "older than the acknowledged body")
 	require.Equal(t, 1, l.ackedCount())
-}
-
-func TestPercentileNearestRank(t *testing.T) {
-	t.Parallel()
-	var d []time.Duration
-	for i := 1; i <= 100; i++ {
-		d = append(d, time.Duration(i)*time.Millisecond)
-	}
-	require.Equal(t, 50*time.Millisecond, percentile(d, 0.50))
-	require.Equal(t, 99*time.Millisecond, percentile(d, 0.99))
-	require.Equal(t, time.Millisecond, percentile(d[:1], 0.99))
 }
 
 func TestJSONErrorShape(t *testing.T) {

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"ldkbackup/internal/percentile"
 )
 
 // latencies collects request durations from many goroutines.
@@ -36,13 +38,7 @@ func (l *latencies) summary() latencySummary {
 		return latencySummary{}
 	}
 	slices.Sort(d)
-	return latencySummary{Count: len(d), P50: ms(percentile(d, 0.50)), P99: ms(percentile(d, 0.99)), Max: ms(d[len(d)-1])}
-}
-
-// percentile of sorted d, nearest rank.
-func percentile(sorted []time.Duration, p float64) time.Duration {
-	i := int(math.Ceil(p*float64(len(sorted)))) - 1
-	return sorted[max(0, min(i, len(sorted)-1))]
+	return latencySummary{Count: len(d), P50: ms(percentile.NearestRank(d, 50)), P99: ms(percentile.NearestRank(d, 99)), Max: ms(d[len(d)-1])}
 }
 
 // ms is d in milliseconds with one decimal.

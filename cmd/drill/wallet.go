@@ -175,18 +175,12 @@ func (w *wallet) persist(ctx context.Context, hc *http.Client, baseURL string, s
 }
 
 func (w *wallet) persistChallenge() string {
-	sum := sha256.Sum256([]byte(w.pubHex + client.AndroidTimestamps.Format(time.Now())))
-	return hex.EncodeToString(sum[:])
+	return client.PersistChallenge(w.pubHex, client.AndroidTimestamps, time.Now())
 }
 
 // persistHeaders are the headers of a persist of a body whose SHA-256 is sum.
 func (w *wallet) persistHeaders(sum [32]byte, challenge string) map[string]string {
-	h := map[string]string{
-		"Content-Type": "application/octet-stream",
-		"Public-Key":   w.pubHex,
-		"Signed-Hash":  lnsig.SignBackup(w.key, hex.EncodeToString(sum[:])),
-		"Challenge":    challenge,
-	}
+	h := client.PersistHeaders(w.key, sum, challenge)
 	if w.forwardedFor != "" {
 		h["X-Forwarded-For"] = w.forwardedFor
 	}

@@ -4,15 +4,14 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"runtime"
-	"strconv"
 	"sync"
 	"time"
 
 	"github.com/btcsuite/btcd/btcec/v2"
 
+	"ldkbackup/internal/client"
 	"ldkbackup/internal/lnsig"
 )
 
@@ -78,11 +77,10 @@ type objectRef struct {
 // itself (~0.5 ms per MiB) would otherwise be spent by this process on the
 // machine being measured.
 type persistRequest struct {
-	url        string
-	body       []byte
-	pubHex     string
-	signedHash string
-	challenge  string
+	url       string
+	body      []byte
+	header    map[string]string
+	challenge string
 }
 
 // presign prepares count persists: request i stores body i of bodies under
@@ -112,20 +110,8 @@ func newPersistRequest(baseURL string, obj objectRef, body []byte) persistReques
 	if obj.channelID != "" {
 		url += "&channelId=" + obj.channelID
 	}
-	return persistRequest{
-		url:        url,
-		body:       body,
-		pubHex:     obj.node.pubHex,
-		signedHash: lnsig.SignBackup(obj.node.key, hex.EncodeToString(sum[:])),
-		challenge:  appChallenge(obj.node.pubHex, time.Now()),
-	}
-}
-
-// appChallenge is the Challenge header as the Android app builds it: the hex
-// SHA-256 of the public key followed by the time in milliseconds.
-func appChallenge(pubHex string, now time.Time) string {
-	sum := sha256.Sum256([]byte(pubHex + strconv.FormatInt(now.UnixMilli(), 10)))
-	return hex.EncodeToString(sum[:])
+	challenge := client.PersistChallenge(obj.node.pubHex, client.AndroidTimestamps, time.Now())
+	return persistRequest{url: url, body: body, header: client.PersistHeaders(obj.node.key, sum, challenge), challenge: challenge}
 }
 
 // persistPlan spreads persists over nodes and objects. Consecutive sequence

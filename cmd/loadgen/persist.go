@@ -34,10 +34,9 @@ func (s *persistSender) send(ctx context.Context, r *persistRequest, verify bool
 	if err != nil {
 		return err
 	}
-	req.Header.Set("Content-Type", "application/octet-stream")
-	req.Header.Set("Public-Key", r.pubHex)
-	req.Header.Set("Signed-Hash", r.signedHash)
-	req.Header.Set("Challenge", r.challenge)
+	for k, v := range r.header {
+		req.Header.Set(k, v)
+	}
 	resp, err := s.http.Do(req)
 	if err != nil {
 		return err

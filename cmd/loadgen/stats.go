@@ -4,6 +4,8 @@ import (
 	"math"
 	"slices"
 	"time"
+
+	"ldkbackup/internal/percentile"
 )
 
 // sample is one finished operation: when it ended, how long it took, and
@@ -30,18 +32,10 @@ func summarize(latencies []time.Duration) latencySummary {
 	sorted := slices.Clone(latencies)
 	slices.Sort(sorted)
 	return latencySummary{
-		P50: millis(percentile(sorted, 50)),
-		P90: millis(percentile(sorted, 90)),
-		P99: millis(percentile(sorted, 99)),
+		P50: millis(percentile.NearestRank(sorted, 50)),
+		P90: millis(percentile.NearestRank(sorted, 90)),
+		P99: millis(percentile.NearestRank(sorted, 99)),
 	}
-}
-
-// percentile returns the nearest-rank p-th percentile of sorted (ascending,
-// not empty).
-func percentile(sorted []time.Duration, p float64) time.Duration {
-	rank := int(math.Ceil(p / 100 * float64(len(sorted))))
-	rank = min(max(rank, 1), len(sorted))
-	return sorted[rank-1]
 }
 
 func millis(d time.Duration) float64 {

@@ -26,7 +26,7 @@ type admin struct {
 
 // openAdmin reads the settings as serve does and connects to DATABASE_URL.
 func openAdmin(ctx context.Context, getenv func(string) string) (*admin, error) {
-	cfg, err := loadConfig(config.Default(), getenv)
+	cfg, err := config.Load(config.Default(), getenv)
 	if err != nil {
 		return nil, err
 	}

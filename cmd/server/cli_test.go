@@ -185,7 +185,7 @@ func TestHealthcheckAsksTheServerOnPORT(t *testing.T) {
 	cfg.Host, cfg.Port, cfg.AdminAddr = "127.0.0.1", 0, ""
 	cfg.DatabaseURL, cfg.SecretKey, cfg.PublicKey = dbURL, secret, public
 	cfg.ShutdownTimeout = 5 * time.Second
-	a, err := app.New(context.Background(), cfg, newLogger(cfg, &bytes.Buffer{}), backup.SystemClock{})
+	a, err := app.New(context.Background(), cfg, cfg.Logger(&bytes.Buffer{}), backup.SystemClock{})
 	require.NoError(t, err)
 	require.NoError(t, a.Start())
 	port := a.URL()[strings.LastIndex(a.URL(), ":")+1:]
@@ -204,16 +204,4 @@ func TestHealthcheckAsksTheServerOnPORT(t *testing.T) {
 	_, err = check()
 	require.ErrorContains(t, err, "not ready")
 	require.Equal(t, exitError, exitCode(err))
-}
-
-func TestDevKeyPairIsCreatedOnceAndKept(t *testing.T) {
-	t.Parallel()
-	path := t.TempDir() + "/dev-server-key.env"
-	secret, public, created, err := devKeyPair(path)
-	require.NoError(t, err)
-	require.True(t, created, "the first run creates it (and dev says so)")
-	again, againPub, created, err := devKeyPair(path)
-	require.NoError(t, err)
-	require.False(t, created, "later runs keep it")
-	require.Equal(t, []string{secret, public}, []string{again, againPub})
 }

@@ -28,7 +28,7 @@ health check needs nothing but the binary: the image has no shell or curl.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if url == "" {
-				cfg, err := loadConfig(config.Default(), env.getenv)
+				cfg, err := config.Load(config.Default(), env.getenv)
 				if err != nil {
 					return err
 				}

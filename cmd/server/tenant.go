@@ -11,7 +11,6 @@ import (
 
 	"ldkbackup/internal/backup"
 	"ldkbackup/internal/table"
-	"ldkbackup/internal/tenant"
 )
 
 func tenantCmd(env *cliEnv) *cobra.Command {
@@ -177,7 +176,7 @@ func formatFlag(cmd *cobra.Command, f *table.Format) {
 	cmd.Flags().Var(f, "format", "output as "+table.Formats)
 }
 
-func printTenant(w io.Writer, r tenant.Record) {
+func printTenant(w io.Writer, r backup.TenantRecord) {
 	fmt.Fprintf(w, "slug:               %s\n", r.Slug)
 	fmt.Fprintf(w, "name:               %s\n", r.Name)
 	fmt.Fprintf(w, "server public key:  %s\n", publicKeyText(r.PublicKey))

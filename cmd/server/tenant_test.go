@@ -132,7 +132,7 @@ func TestKeygenPrintsAMatchingPair(t *testing.T) {
 	m := regexp.MustCompile(`SECRET_KEY=([0-9a-f]{64})\nPUBLIC_KEY=([0-9a-f]{66})\n`).FindStringSubmatch(out.String())
 	require.NotNil(t, m, out.String())
 	env := map[string]string{"SECRET_KEY": m[1], "PUBLIC_KEY": m[2], "DATABASE_URL": "postgres://unused"}
-	cfg, err := loadConfig(config.Default(), func(k string) string { return env[k] })
+	cfg, err := config.Load(config.Default(), func(k string) string { return env[k] })
 	require.NoError(t, err)
 	require.NoError(t, cfg.Validate())
 }

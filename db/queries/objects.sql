@@ -1,5 +1,5 @@
 -- name: ObjectPersist :one
--- One round trip: see persist_object in db/migrations/00009_bounded_growth.sql.
+-- One round trip: every rule of a write is in db/functions/persist_object.sql.
 SELECT p.outcome::text AS outcome, p.version::bigint AS version, p.wait_ms::bigint AS wait_ms
 FROM persist_object(@tenant_id::bigint, @node_key::bytea, @network::text, @label::text, @channel_id::bytea,
                     @payload::bytea, @sha256::bytea, @now::timestamptz, @retain::integer, @allow_replay::boolean,

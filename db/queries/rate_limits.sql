@@ -1,11 +1,11 @@
 -- name: RateHit :one
--- Counts one request; raises LBL01 past @max. Its commit does not wait for
--- the WAL flush (see rate_count in db/migrations/00009_bounded_growth.sql).
+-- Counts one request; past @max raises its limit's SQLSTATE (rate_take). Its
+-- commit does not wait for the WAL flush (db/functions/rate_count.sql).
 SELECT rate_count(@key::text, @now::timestamptz, @window_seconds::integer, @max::integer)::integer AS count;
 
 -- name: RatePeek :one
 -- How much of a key's allowance is taken, without counting: for refusing a
--- request before its signature is checked (see rate_peek).
+-- request before its signature is checked (db/functions/rate_peek.sql).
 SELECT p.used::integer AS used, p.retry_ms::bigint AS retry_ms
 FROM rate_peek(@key::text, @now::timestamptz, @window_seconds::integer, @max::integer) AS p;
 

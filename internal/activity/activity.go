@@ -14,21 +14,6 @@ import (
 	"ldkbackup/internal/backup"
 )
 
-// Kinds of activity.
-const (
-	Persist            = "persist" // a stored version (bytes: its size)
-	Paced              = "paced"   // a persist that waited for its turn
-	Login              = "login"
-	Retrieve           = "retrieve"
-	SignatureFailure   = "signature_failure"
-	RefusedRateAddress = "refused_rate_address"
-	RefusedRateNode    = "refused_rate_node"
-	RefusedNewNodes    = "refused_new_nodes"
-	RefusedQuota       = "refused_quota"
-	RefusedBodySize    = "refused_body_size"
-	RefusedReplay      = "refused_replay"
-)
-
 // Store adds counts to the daily counters.
 type Store interface {
 	ActivityAdd(ctx context.Context, day time.Time, tenant backup.TenantID, kind string, count, bytes int64) error

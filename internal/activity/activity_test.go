@@ -28,13 +28,13 @@ func TestRecorderFlushesOneUpsertPerDayTenantKind(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := 0; i < 50; i++ {
 		wg.Add(1)
-		go func() { defer wg.Done(); rec.Add(backup.DefaultTenant, activity.Retrieve, 100) }()
+		go func() { defer wg.Done(); rec.Add(backup.DefaultTenant, backup.EventRetrieve, 100) }()
 	}
 	wg.Wait()
-	rec.Add(backup.DefaultTenant, activity.Login, 0)
+	rec.Add(backup.DefaultTenant, backup.EventLogin, 0)
 	require.NoError(t, rec.Flush(context.Background()))
 	now = now.Add(2 * time.Minute) // the next UTC day
-	rec.Add(backup.DefaultTenant, activity.Retrieve, 7)
+	rec.Add(backup.DefaultTenant, backup.EventRetrieve, 7)
 	require.NoError(t, rec.Flush(context.Background()))
 	require.NoError(t, rec.Flush(context.Background()), "nothing pending is fine")
 
@@ -51,10 +51,10 @@ func TestRecorderKeepsCountsWhenAFlushFails(t *testing.T) {
 	pool, _ := pgtest.NewPool(t)
 	store := &failingStore{Store: postgres.NewStore(pool), fail: true}
 	rec := activity.NewRecorder(store, time.Now, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	rec.Add(backup.DefaultTenant, activity.Login, 0)
+	rec.Add(backup.DefaultTenant, backup.EventLogin, 0)
 	require.Error(t, rec.Flush(context.Background()))
 	store.fail = false
-	rec.Add(backup.DefaultTenant, activity.Login, 0)
+	rec.Add(backup.DefaultTenant, backup.EventLogin, 0)
 	require.NoError(t, rec.Flush(context.Background()))
 	rows := counters(t, pool)
 	require.Len(t, rows, 1)
@@ -102,7 +102,7 @@ func BenchmarkRecorderAdd(b *testing.B) {
 	rec := activity.NewRecorder(nil, time.Now, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			rec.Add(backup.DefaultTenant, activity.Retrieve, 1024)
+			rec.Add(backup.DefaultTenant, backup.EventRetrieve, 1024)
 		}
 	})
 }

@@ -121,7 +121,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, clock back
 		Backup: backup.NewService(store, clock, int(cfg.RetainVersions), backup.WithMaxStream(cfg.WriteTimeout),
 			backup.WithPaced(func(t backup.TenantID, d time.Duration) {
 				m.Paced(d)
-				rec.Add(t, activity.Paced, 0)
+				rec.Add(t, backup.EventPaced, 0)
 			})),
 		Auth:           auth.NewService(store, now, cfg.TimestampWindow, cfg.CacheTTL),
 		Tenants:        tenants,

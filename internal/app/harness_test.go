@@ -33,10 +33,13 @@ import (
 // clock is the servers' clock in a test: real time plus an offset the test
 // moves forward to expire challenges and tokens, and to end the waits of
 // paced persists (Sleep ends when the clock reaches its deadline, by real
-// time or by Advance).
+// time or by Advance). A test that asserts what holds until a deadline
+// freezes it, so that only Advance moves it and a slow machine cannot carry
+// a request past the deadline.
 type clock struct {
 	mu       sync.Mutex
 	offset   time.Duration
+	frozen   *time.Time    // when set, real time no longer moves the clock
 	advanced chan struct{} // closed and replaced by every Advance
 	sleepers int
 }
@@ -44,7 +47,22 @@ type clock struct {
 func (c *clock) Now() time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	return c.now()
+}
+
+func (c *clock) now() time.Time {
+	if c.frozen != nil {
+		return c.frozen.Add(c.offset)
+	}
 	return time.Now().Add(c.offset)
+}
+
+// Freeze stops the clock where it is: from now on only Advance moves it.
+func (c *clock) Freeze() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := time.Now()
+	c.frozen = &now
 }
 
 func (c *clock) Advance(d time.Duration) {
@@ -59,7 +77,7 @@ func (c *clock) Advance(d time.Duration) {
 
 func (c *clock) Sleep(ctx context.Context, d time.Duration) error {
 	c.mu.Lock()
-	deadline := time.Now().Add(c.offset + d)
+	deadline := c.now().Add(d)
 	c.sleepers++
 	c.mu.Unlock()
 	defer func() {
@@ -69,24 +87,32 @@ func (c *clock) Sleep(ctx context.Context, d time.Duration) error {
 	}()
 	for {
 		c.mu.Lock()
-		left := deadline.Sub(time.Now().Add(c.offset))
+		left := deadline.Sub(c.now())
 		if c.advanced == nil {
 			c.advanced = make(chan struct{})
 		}
-		advanced := c.advanced
+		advanced, frozen := c.advanced, c.frozen != nil
 		c.mu.Unlock()
 		if left <= 0 {
 			return nil
 		}
-		t := time.NewTimer(left)
+		var timer *time.Timer
+		var timeout <-chan time.Time // nil when frozen: only Advance ends the wait
+		if !frozen {
+			timer = time.NewTimer(left)
+			timeout = timer.C
+		}
 		select {
-		case <-t.C:
+		case <-timeout:
 		case <-advanced:
 		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
 		}
-		t.Stop()
+		if timer != nil {
+			timer.Stop()
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 	}
 }
 
@@ -378,14 +404,7 @@ func (n node) sign(payload string) string { return lnsig.SignBackup(n.key, paylo
 
 // persistHeaders are the headers the apps send with body.
 func (n node) persistHeaders(body []byte) map[string]string {
-	sum := sha256.Sum256(body)
-	challenge := sha256.Sum256([]byte(n.pub + fmt.Sprint(time.Now().UnixMilli())))
-	return map[string]string{
-		"Content-Type": "application/octet-stream",
-		"Public-Key":   n.pub,
-		"Signed-Hash":  n.sign(hex.EncodeToString(sum[:])),
-		"Challenge":    hex.EncodeToString(challenge[:]),
-	}
+	return client.PersistHeaders(n.key, sha256.Sum256(body), client.PersistChallenge(n.pub, client.AndroidTimestamps, time.Now()))
 }
 
 // challengeBody is an Android-style auth/challenge body signed at t.

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"net"
@@ -179,7 +180,7 @@ func TestRateLimitIsSharedByReplicas(t *testing.T) {
 func TestAddressLimitReachesOtherReplicasWithinCacheTTL(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, behindProxy, func(c *config.Config) { c.RatePerAddressPerMinute = 3 })
-	h.clock.AdvanceIntoNextMinute()
+	h.clock.Freeze() // "within CACHE_TTL" holds however slowly the requests run
 	second := h.startReplica()
 	a, forger := newNode(t), newNode(t)
 	const addr = "198.51.100.30"
@@ -424,7 +425,7 @@ func TestInFlightBytesAreCapped(t *testing.T) {
 	}()
 	_, err = pw.Write(big[:60<<10]) // the upload is in flight: its buffer holds the whole budget
 	require.NoError(t, err)
-	time.Sleep(200 * time.Millisecond)
+	waitFor(t, "the upload to hold the budget", func() bool { return h.budgetHeld(1024) })
 
 	before := h.snapshot()
 	r := h.persistRaw(n, "network=regtest&label=ping", randomBytes(t, 1024))
@@ -467,12 +468,33 @@ func TestTricklingUploadsHoldOnlyWhatTheySent(t *testing.T) {
 		_, err = pw.Write(big[:100])
 		require.NoError(t, err)
 	}
-	time.Sleep(200 * time.Millisecond)
+	// Each has taken the first chunk of its buffer (16 KiB) before reading.
+	waitFor(t, "the eight uploads to hold their first chunks", func() bool { return h.budgetHeld(1<<20 - 8*16<<10 + 1) })
 	for i := 0; i < 3; i++ {
 		require.Equal(t, http.StatusOK, h.persistRaw(n, "network=regtest&label=ping", randomBytes(t, 64<<10)).status)
 	}
 	for _, pw := range pipes {
 		pw.CloseWithError(io.ErrUnexpectedEOF)
+	}
+}
+
+// budgetHeld reports whether fewer than size bytes of the in-flight budget
+// are free: a persist of size bytes then waits IN_FLIGHT_WAIT and gets 503.
+// Its signature is forged, so when the budget is free it is refused (401)
+// once read and stores nothing either way.
+func (h *harness) budgetHeld(size int) bool {
+	h.t.Helper()
+	body := randomBytes(h.t, size)
+	hdr := newNode(h.t).persistHeaders(body)
+	hdr["Signed-Hash"] = newNode(h.t).sign(hex.EncodeToString(body[:32]))
+	switch s := h.do(http.MethodPost, "/v1/persist?network=regtest&label=ping", hdr, body).status; s {
+	case http.StatusServiceUnavailable:
+		return true
+	case http.StatusUnauthorized:
+		return false
+	default:
+		h.t.Fatalf("probe of the in-flight budget: status %d", s)
+		return false
 	}
 }
 
@@ -621,4 +643,92 @@ func TestUnprovenRequestsCountAgainstTheAddress(t *testing.T) {
 		h.do(http.MethodGet, "/v1/list?network=nonet", from("198.51.100.62", tok), nil).requireError(t, http.StatusBadRequest)
 	}
 	require.Equal(t, http.StatusOK, h.do(http.MethodGet, "/v1/list?network=regtest", from("198.51.100.62", tok), nil).status)
+}
+
+// TestEveryRefusalIsCountedByItsKind: each refusal is counted once under
+// its own kind, in the node's refusals (for the node's own requests) and in
+// the daily activity, whichever layer refused it.
+func TestEveryRefusalIsCountedByItsKind(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, behindProxy, func(c *config.Config) {
+		c.RatePerAddressPerMinute, c.RatePerNodePerMinute, c.NewNodesPerAddressPerHour = 3, 3, 1
+		c.PaceMaxWait = 0
+		c.QuotaBytes, c.QuotaObjects, c.QuotaUploads = 100, 1, 2
+		c.MaxBodyBytes = 1000
+	})
+	h.clock.Freeze()
+	persist := func(n node, addr, label string, body []byte) response {
+		return h.do(http.MethodPost, "/v1/persist?network=regtest&label="+label, from(addr, n.persistHeaders(body)), body)
+	}
+	nodes := map[string]node{}
+	for _, name := range []string{"first", "second", "rate", "objects", "bytes", "uploads", "replay"} {
+		nodes[name] = newNode(t)
+	}
+
+	require.Equal(t, http.StatusOK, persist(nodes["first"], "198.51.100.1", "ping", []byte("a")).status)
+	persist(nodes["second"], "198.51.100.1", "ping", []byte("b")).requireError(t, http.StatusTooManyRequests) // new nodes
+
+	for range 3 { // retries of the latest bytes: counted by the rate limit, not as uploads
+		require.Equal(t, http.StatusOK, persist(nodes["rate"], "198.51.100.2", "ping", []byte("a")).status)
+	}
+	persist(nodes["rate"], "198.51.100.2", "ping", []byte("d")).requireError(t, http.StatusTooManyRequests) // node, persist
+	tok := map[string]string{"Authorization": h.login(nodes["rate"])}
+	h.do(http.MethodGet, "/v1/list?network=regtest", tok, nil).requireError(t, http.StatusTooManyRequests) // node, read
+
+	require.Equal(t, http.StatusOK, persist(nodes["objects"], "198.51.100.3", "ping", []byte("a")).status)
+	persist(nodes["objects"], "198.51.100.3", "peers", []byte("b")).requireError(t, http.StatusForbidden)
+	persist(nodes["bytes"], "198.51.100.4", "ping", make([]byte, 101)).requireError(t, http.StatusForbidden)
+	require.Equal(t, http.StatusOK, persist(nodes["uploads"], "198.51.100.5", "ping", []byte("a")).status)
+	require.Equal(t, http.StatusOK, persist(nodes["uploads"], "198.51.100.5", "ping", []byte("b")).status)
+	persist(nodes["uploads"], "198.51.100.5", "ping", []byte("c")).requireError(t, http.StatusForbidden)
+	require.Equal(t, http.StatusOK, persist(nodes["replay"], "198.51.100.6", "ping", []byte("a")).status)
+	require.Equal(t, http.StatusOK, persist(nodes["replay"], "198.51.100.6", "ping", []byte("b")).status)
+	persist(nodes["replay"], "198.51.100.6", "ping", []byte("a")).requireError(t, http.StatusConflict)
+	persist(nodes["first"], "198.51.100.7", "ping", make([]byte, 1001)).requireError(t, http.StatusRequestEntityTooLarge)
+	for range 3 {
+		b := []byte("forged")
+		forged := nodes["first"].persistHeaders(b)
+		forged["Signed-Hash"] = nodes["second"].persistHeaders(b)["Signed-Hash"]
+		h.do(http.MethodPost, "/v1/persist?network=regtest&label=ping", from("198.51.100.8", forged), b).requireError(t, http.StatusUnauthorized)
+	}
+	persist(nodes["first"], "198.51.100.8", "ping", []byte("e")).requireError(t, http.StatusTooManyRequests) // address
+
+	ctx := context.Background()
+	rows, err := h.pool.Query(ctx, `SELECT encode(node_key, 'hex'), kind, count FROM node_refusals`)
+	require.NoError(t, err)
+	got := map[string]int{}
+	for rows.Next() {
+		var pub, kind string
+		var n int
+		require.NoError(t, rows.Scan(&pub, &kind, &n))
+		for name, nd := range nodes {
+			if nd.pub == pub {
+				got[name+" "+kind] += n
+			}
+		}
+	}
+	require.NoError(t, rows.Err())
+	require.Equal(t, map[string]int{
+		"second new_nodes_per_address": 1,
+		"rate rate_node":               2,
+		"objects quota_objects":        1,
+		"bytes quota_bytes":            1,
+		"uploads quota_uploads":        1,
+	}, got)
+
+	require.NoError(t, h.app.FlushActivity(ctx))
+	activity := map[string]int{}
+	rows, err = h.pool.Query(ctx, `SELECT kind, sum(count)::int FROM activity_daily WHERE kind LIKE 'refused_%' GROUP BY kind`)
+	require.NoError(t, err)
+	for rows.Next() {
+		var kind string
+		var n int
+		require.NoError(t, rows.Scan(&kind, &n))
+		activity[kind] = n
+	}
+	require.NoError(t, rows.Err())
+	require.Equal(t, map[string]int{
+		"refused_new_nodes": 1, "refused_rate_node": 2, "refused_quota": 3, "refused_replay": 1,
+		"refused_body_size": 1, "refused_rate_address": 1,
+	}, activity)
 }

@@ -61,6 +61,72 @@ func TestTenantsAreSeparateSpaces(t *testing.T) {
 	require.Error(t, lnsig.VerifyBackupHex(h.serverPub, hdr["Challenge"], sig))
 }
 
+// TestListAndDeletionStayInTheirTenant: the same node key holds objects
+// in two tenants and the default one; a list in one tenant names only its
+// own objects, and DELETE /account in one removes only its own objects and
+// frees only its own usage.
+func TestListAndDeletionStayInTheirTenant(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	ctx := context.Background()
+	acmePub, zetaPub := h.addTenant("acme"), h.addTenant("zeta")
+	n := newNode(t)
+	acme := h.tenantClient(h.url+"/t/acme", acmePub, n.secret, client.AndroidTimestamps)
+	zeta := h.tenantClient(h.url+"/t/zeta", zetaPub, n.secret, client.AndroidTimestamps)
+	def := h.clientFor(h.url, n.secret, client.AndroidTimestamps)
+	acmeMon, zetaMon, defMon := channelID(t), channelID(t), channelID(t)
+	for _, p := range []struct {
+		c       *client.Client
+		label   string
+		channel string
+	}{
+		{acme, "channel_manager", ""}, {acme, "channel_monitor", acmeMon},
+		{zeta, "peers", ""}, {zeta, "channel_monitor", zetaMon},
+		{def, "bitkit_settings", ""}, {def, "channel_monitor", defMon},
+	} {
+		_, err := p.c.Persist(ctx, p.label, p.channel, []byte(p.label+p.channel))
+		require.NoError(t, err)
+	}
+	list := func(c *client.Client) client.List {
+		t.Helper()
+		l, err := c.List(ctx, "all")
+		require.NoError(t, err)
+		return l
+	}
+	require.Equal(t, client.List{List: []string{"channel_manager.bin"}, ChannelMonitors: []string{acmeMon + ".bin"}}, list(acme))
+	require.Equal(t, client.List{List: []string{"peers.bin"}, ChannelMonitors: []string{zetaMon + ".bin"}}, list(zeta))
+	require.Equal(t, client.List{List: []string{"bitkit_settings.bin"}, ChannelMonitors: []string{defMon + ".bin"}}, list(def))
+
+	usage := func() string {
+		t.Helper()
+		var s string
+		require.NoError(t, h.pool.QueryRow(ctx, `SELECT string_agg(tenant_id || ':' || bytes || ':' || objects, ' ' ORDER BY tenant_id) FROM node_usage`).Scan(&s))
+		return s
+	}
+	before := usage()
+	c := h.challengeAt("/t/acme", n)
+	tok := h.respondAt("/t/acme", n, c).json(t)["bearer"].(string)
+	r := h.do(http.MethodDelete, "/t/acme/v1/account?network=regtest", map[string]string{"Authorization": tok}, nil).json(t)
+	require.EqualValues(t, 2, r["deleted"].(map[string]any)["objects"], "acme's two objects, no more")
+
+	require.Equal(t, client.List{List: []string{}, ChannelMonitors: []string{}}, list(acme))
+	require.Equal(t, client.List{List: []string{"peers.bin"}, ChannelMonitors: []string{zetaMon + ".bin"}}, list(zeta))
+	require.Equal(t, client.List{List: []string{"bitkit_settings.bin"}, ChannelMonitors: []string{defMon + ".bin"}}, list(def))
+	got, err := zeta.Retrieve(ctx, "channel_monitor", zetaMon)
+	require.NoError(t, err)
+	require.Equal(t, "channel_monitor"+zetaMon, string(got))
+	var acmeID int64
+	require.NoError(t, h.pool.QueryRow(ctx, `SELECT id FROM tenants WHERE slug = 'acme'`).Scan(&acmeID))
+	var want []string
+	for _, u := range strings.Fields(before) {
+		if strings.HasPrefix(u, fmt.Sprint(acmeID)+":") {
+			u = fmt.Sprint(acmeID) + ":0:0"
+		}
+		want = append(want, u)
+	}
+	require.Equal(t, strings.Join(want, " "), usage(), "only acme's usage is freed")
+}
+
 func TestTokensDoNotCrossTenants(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)

@@ -9,7 +9,6 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"strings"
 	"time"
@@ -65,17 +64,9 @@ func NewService(store Store, now func() time.Time, window, cacheTTL time.Duratio
 	return &Service{store: store, now: now, window: window, sessions: cache.New[sessionKey, backup.NodeKey](cacheTTL, cachedSessions)}
 }
 
-// ChallengeRequest is the auth/challenge request as it came off the wire.
-type ChallengeRequest struct {
-	Tenant    backup.TenantID
-	PublicKey string
-	Timestamp json.RawMessage
-	Signature string
-}
-
 // IssueChallenge checks the node's signature over a recent timestamp and
 // returns a new single-use challenge (64 hex characters).
-func (s *Service) IssueChallenge(ctx context.Context, req ChallengeRequest) (string, error) {
+func (s *Service) IssueChallenge(ctx context.Context, req backup.ChallengeRequest) (string, error) {
 	node, err := backup.ParseNodeKey(req.PublicKey)
 	if err != nil {
 		return "", err
@@ -101,29 +92,23 @@ func (s *Service) IssueChallenge(ctx context.Context, req ChallengeRequest) (str
 	return hex.EncodeToString(challenge), nil
 }
 
-// Session is an issued read session.
-type Session struct {
-	Token   string
-	Expires time.Time
-}
-
 // Respond finds the node's live challenge that the signature signs, consumes
 // it and opens a session.
-func (s *Service) Respond(ctx context.Context, tenant backup.TenantID, publicKey, signature string) (Session, error) {
+func (s *Service) Respond(ctx context.Context, tenant backup.TenantID, publicKey, signature string) (backup.Session, error) {
 	node, err := backup.ParseNodeKey(publicKey)
 	if err != nil {
-		return Session{}, err
+		return backup.Session{}, err
 	}
 	if signature == "" {
-		return Session{}, backup.Errorf(backup.EINVALID, "missing signature")
+		return backup.Session{}, backup.Errorf(backup.EINVALID, "missing signature")
 	}
 	now := s.now()
 	live, err := s.store.LiveChallenges(ctx, tenant, node, now)
 	if err != nil {
-		return Session{}, err
+		return backup.Session{}, err
 	}
 	if len(live) == 0 {
-		return Session{}, backup.Errorf(backup.EINVALID, "no live challenge for this key: request one from auth/challenge")
+		return backup.Session{}, backup.Errorf(backup.EINVALID, "no live challenge for this key: request one from auth/challenge")
 	}
 	var signed []byte
 	for _, c := range live {
@@ -133,18 +118,18 @@ func (s *Service) Respond(ctx context.Context, tenant backup.TenantID, publicKey
 		}
 	}
 	if signed == nil {
-		return Session{}, backup.Errorf(backup.EUNAUTHORIZED, "invalid signature")
+		return backup.Session{}, backup.Errorf(backup.EUNAUTHORIZED, "invalid signature")
 	}
 
 	token := randomBytes()
-	sess := Session{Token: hex.EncodeToString(token), Expires: now.Add(SessionTTL)}
+	sess := backup.Session{Token: hex.EncodeToString(token), Expires: now.Add(SessionTTL)}
 	tokenHash := hashToken(token)
 	err = s.store.CreateSession(ctx, tenant, node, signed, tokenHash[:], now, sess.Expires)
 	if errors.Is(err, backup.ErrNotFound) {
-		return Session{}, backup.Errorf(backup.EUNAUTHORIZED, "challenge already used or expired")
+		return backup.Session{}, backup.Errorf(backup.EUNAUTHORIZED, "challenge already used or expired")
 	}
 	if err != nil {
-		return Session{}, err
+		return backup.Session{}, err
 	}
 	return sess, nil
 }

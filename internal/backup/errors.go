@@ -28,6 +28,36 @@ type Error struct {
 	Details map[string]any
 	// RetryAfter, when set, is sent as the Retry-After header.
 	RetryAfter time.Duration
+	// Refusal names the limit or rule that refused the request, "" for
+	// any other error: reports and node_refusals count by it.
+	Refusal Refusal
+}
+
+// Refusal is the limit or rule that refused a request.
+type Refusal string
+
+// Refusals. Each store maps its own refusals to these once (the SQL
+// functions raise one SQLSTATE each); nothing reads a message or a status
+// to tell them apart.
+const (
+	RefusedRateAddress  Refusal = "rate_address"  // requests per client address
+	RefusedRateNode     Refusal = "rate_node"     // requests per node
+	RefusedNewNodes     Refusal = "new_nodes"     // new node keys per client address
+	RefusedQuotaBytes   Refusal = "quota_bytes"   // bytes per node
+	RefusedQuotaObjects Refusal = "quota_objects" // objects per node
+	RefusedQuotaUploads Refusal = "quota_uploads" // uploads remembered per node
+	RefusedReplay       Refusal = "replay"        // bytes the node uploaded before
+	RefusedBodySize     Refusal = "body_size"     // a body over MAX_BODY_BYTES
+)
+
+// RefusalOf returns the refusal of the first *Error in err's chain, "" when
+// err is no refusal.
+func RefusalOf(err error) Refusal {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Refusal
+	}
+	return ""
 }
 
 func (e *Error) Error() string { return e.Message }
@@ -35,6 +65,13 @@ func (e *Error) Error() string { return e.Message }
 // Errorf returns an *Error with a formatted client-facing message.
 func Errorf(code, format string, args ...any) *Error {
 	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// TooLarge is the refusal (413) of a body over its limit.
+func TooLarge(format string, args ...any) *Error {
+	e := Errorf(ETOOLARGE, format, args...)
+	e.Refusal = RefusedBodySize
+	return e
 }
 
 // ErrNotFound is what stores return when a row does not exist; services

@@ -2,7 +2,7 @@ package backup
 
 import (
 	"fmt"
-	"strings"
+	"net/netip"
 	"time"
 )
 
@@ -29,7 +29,8 @@ const (
 )
 
 // Rate counter keys. A client address is counted per tenant: each app's users
-// have their own allowance.
+// have their own allowance. The first field names the limit: rate_take
+// (db/functions/rate_take.sql) raises that limit's SQLSTATE from it.
 func RateKeyAddress(t TenantID, addr string) string { return fmt.Sprintf("addr:%d:%s", t, addr) }
 func RateKeyNode(t TenantID, n NodeKey) string      { return fmt.Sprintf("node:%d:%s", t, n) }
 func RateKeyNewNode(t TenantID, addr string) string { return fmt.Sprintf("new:%d:%s", t, addr) }
@@ -74,25 +75,26 @@ func (t *Tenant) readLimit(node NodeKey) ReadLimit {
 	return ReadLimit{NodeRateKey: RateKeyNode(t.ID, node), NodePerMinute: t.Limits.NodePerMinute}
 }
 
-// Names of the rate limits, as refusals report them ("limit").
-const (
-	LimitAddress  = "address"
-	LimitNode     = "node"
-	LimitNewNodes = "new_nodes"
-)
-
-// RateLimited is the refusal of a request over the named rate limit.
-func RateLimited(limit string, retryAfter time.Duration) *Error {
-	return &Error{Code: ERATELIMITED, Message: "rate limit exceeded, retry later", RetryAfter: retryAfter, Details: map[string]any{"limit": limit}}
+// RateLimited is the refusal of a request over the rate limit kind. A
+// 429's body names the limit ("limit"): address, node or new_nodes.
+func RateLimited(kind Refusal, retryAfter time.Duration) *Error {
+	name := map[Refusal]string{RefusedRateAddress: "address", RefusedRateNode: "node", RefusedNewNodes: "new_nodes"}[kind]
+	return &Error{Code: ERATELIMITED, Message: "rate limit exceeded, retry later", RetryAfter: retryAfter,
+		Details: map[string]any{"limit": name}, Refusal: kind}
 }
 
-// RateLimitOfKey names the limit a rate counter key belongs to.
-func RateLimitOfKey(key string) string {
-	switch {
-	case strings.HasPrefix(key, "node:"):
-		return LimitNode
-	case strings.HasPrefix(key, "new:"):
-		return LimitNewNodes
+// ClientAddress is the form of a client's IP address that rate limits count:
+// an IPv4 address, or the /64 of an IPv6 one, since a single subscriber gets
+// a whole /64 and could otherwise rotate through it.
+func ClientAddress(ip string) string {
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return ip
 	}
-	return LimitAddress
+	a = a.Unmap()
+	if a.Is4() {
+		return a.String()
+	}
+	p, _ := a.Prefix(64)
+	return p.String()
 }

@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -35,9 +36,12 @@ func TestTokenCachedUntilExpiry(t *testing.T) {
 func TestTokenWaitsForConcurrentLogin(t *testing.T) {
 	t.Parallel()
 	now := time.UnixMilli(1764169200000)
+	// Token reads the clock once before it looks at the cache, so counting
+	// reads tells when each waiter has found no token and must wait.
+	var reads atomic.Int64
 	c := newTestClient(t, func(cfg *Config) {
 		cfg.BaseURL = unreachableBase
-		cfg.Now = func() time.Time { return now }
+		cfg.Now = func() time.Time { reads.Add(1); return now }
 	})
 	c.tokens.login <- struct{}{} // a login in progress
 
@@ -47,6 +51,7 @@ func TestTokenWaitsForConcurrentLogin(t *testing.T) {
 	require.ErrorIs(t, err, context.DeadlineExceeded)
 
 	const waiters = 8
+	start := reads.Load()
 	results := make(chan string, waiters)
 	errs := make(chan error, waiters)
 	for range waiters {
@@ -56,7 +61,8 @@ func TestTokenWaitsForConcurrentLogin(t *testing.T) {
 			errs <- err
 		}()
 	}
-	time.Sleep(10 * time.Millisecond)
+	require.Eventually(t, func() bool { return reads.Load() == start+waiters }, time.Minute, time.Millisecond,
+		"every waiter found the cache empty")
 	c.tokens.store("fresh", now.UnixMilli()+300_000)
 	<-c.tokens.login // the login finishes
 	for range waiters {

@@ -108,13 +108,13 @@ func TestPersistChallenge(t *testing.T) {
 	t.Parallel()
 	now := time.Unix(1764169200, 123456000)
 
-	android := persistChallenge(nodePubHex, AndroidTimestamps, now)
+	android := PersistChallenge(nodePubHex, AndroidTimestamps, now)
 	require.Len(t, android, 64)
 	require.Equal(t, strings.ToLower(android), android)
 	// Independently: sha256 of the UTF-8 text pubkeyhex + ms digits.
 	require.Equal(t, sha256Hex(nodePubHex+"1764169200123"), android)
 
-	ios := persistChallenge(nodePubHex, IOSTimestamps, now)
+	ios := PersistChallenge(nodePubHex, IOSTimestamps, now)
 	require.Equal(t, sha256Hex(nodePubHex+"1764169200.123456"), ios)
 	require.NotEqual(t, android, ios)
 }

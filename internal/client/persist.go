@@ -12,6 +12,8 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/btcsuite/btcd/btcec/v2"
+
 	"ldkbackup/internal/lnsig"
 )
 
@@ -78,17 +80,16 @@ func (c *Client) persist(ctx context.Context, label, channelID string, makeBody 
 // transient: transport errors, 5xx and 429. Other 4xx, a malformed reply and
 // a bad server signature are final.
 func (c *Client) persistOnce(ctx context.Context, target string, body []byte) (res PersistResult, retry bool, err error) {
-	challenge := persistChallenge(c.pubHex, c.timestamps, c.now())
+	challenge := PersistChallenge(c.pubHex, c.timestamps, c.now())
 	sum := sha256.Sum256(body)
 
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(body))
 	if err != nil {
 		return res, false, err
 	}
-	req.Header.Set("Content-Type", "application/octet-stream")
-	req.Header.Set("Signed-Hash", c.sign(hex.EncodeToString(sum[:])))
-	req.Header.Set("Public-Key", c.pubHex)
-	req.Header.Set("Challenge", challenge)
+	for k, v := range PersistHeaders(c.key, sum, challenge) {
+		req.Header.Set(k, v)
+	}
 
 	resp, err := c.http.Do(req)
 	if err != nil {
@@ -122,4 +123,17 @@ func (c *Client) persistOnce(ctx context.Context, target string, body []byte) (r
 		res.Version = *reply.Version
 	}
 	return res, false, nil
+}
+
+// PersistHeaders are the headers the apps send with a persist of a body
+// whose SHA-256 is sum: the node's public key, its signature over the hash
+// and the challenge the server signs in its reply. Every sender of persists
+// (this client, the load benchmark, the drills, the tests) builds them here.
+func PersistHeaders(key *btcec.PrivateKey, sum [sha256.Size]byte, challenge string) map[string]string {
+	return map[string]string{
+		"Content-Type": "application/octet-stream",
+		"Public-Key":   lnsig.PublicKeyHex(key),
+		"Signed-Hash":  lnsig.SignBackup(key, hex.EncodeToString(sum[:])),
+		"Challenge":    challenge,
+	}
 }

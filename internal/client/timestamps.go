@@ -63,9 +63,9 @@ func swiftSeconds(t time.Time) string {
 	return out
 }
 
-// persistChallenge is the Challenge header: hex SHA-256 of the public key hex
+// PersistChallenge is the Challenge header: hex SHA-256 of the public key hex
 // followed by the current time in the app's format.
-func persistChallenge(pubHex string, style TimestampStyle, now time.Time) string {
+func PersistChallenge(pubHex string, style TimestampStyle, now time.Time) string {
 	sum := sha256.Sum256([]byte(pubHex + style.Format(now)))
 	return hex.EncodeToString(sum[:])
 }

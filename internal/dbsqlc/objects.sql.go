@@ -264,7 +264,7 @@ type ObjectPersistRow struct {
 	WaitMs  int64
 }
 
-// One round trip: see persist_object in db/migrations/00009_bounded_growth.sql.
+// One round trip: every rule of a write is in db/functions/persist_object.sql.
 func (q *Queries) ObjectPersist(ctx context.Context, arg ObjectPersistParams) (ObjectPersistRow, error) {
 	row := q.db.QueryRow(ctx, objectPersist,
 		arg.TenantID,

@@ -72,7 +72,7 @@ type Querier interface {
 	// (rate_count, as ObjectGetPayload does); the count is the preserved side of
 	// the LEFT JOIN, so a node with no objects gets one row with found false.
 	ObjectListKeys(ctx context.Context, arg ObjectListKeysParams) ([]ObjectListKeysRow, error)
-	// One round trip: see persist_object in db/migrations/00009_bounded_growth.sql.
+	// One round trip: every rule of a write is in db/functions/persist_object.sql.
 	ObjectPersist(ctx context.Context, arg ObjectPersistParams) (ObjectPersistRow, error)
 	// @length bytes of a version's payload from byte @start (1 is the first),
 	// reading only the TOAST chunks they lie in (the payload is stored
@@ -106,11 +106,11 @@ type Querier interface {
 	// further. Best effort: a pin not ended expires at pinned_until, so its
 	// commit does not wait for the WAL.
 	ObjectVersionUnpin(ctx context.Context, arg ObjectVersionUnpinParams) error
-	// Counts one request; raises LBL01 past @max. Its commit does not wait for
-	// the WAL flush (see rate_count in db/migrations/00009_bounded_growth.sql).
+	// Counts one request; past @max raises its limit's SQLSTATE (rate_take). Its
+	// commit does not wait for the WAL flush (db/functions/rate_count.sql).
 	RateHit(ctx context.Context, arg RateHitParams) (int32, error)
 	// How much of a key's allowance is taken, without counting: for refusing a
-	// request before its signature is checked (see rate_peek).
+	// request before its signature is checked (db/functions/rate_peek.sql).
 	RatePeek(ctx context.Context, arg RatePeekParams) (RatePeekRow, error)
 	// Drops the keys whose allowance has refilled: an absent key is at rest.
 	RateSweep(ctx context.Context, now time.Time) (int64, error)

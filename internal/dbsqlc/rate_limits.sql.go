@@ -21,8 +21,8 @@ type RateHitParams struct {
 	Max           int32
 }
 
-// Counts one request; raises LBL01 past @max. Its commit does not wait for
-// the WAL flush (see rate_count in db/migrations/00009_bounded_growth.sql).
+// Counts one request; past @max raises its limit's SQLSTATE (rate_take). Its
+// commit does not wait for the WAL flush (db/functions/rate_count.sql).
 func (q *Queries) RateHit(ctx context.Context, arg RateHitParams) (int32, error) {
 	row := q.db.QueryRow(ctx, rateHit,
 		arg.Key,
@@ -53,7 +53,7 @@ type RatePeekRow struct {
 }
 
 // How much of a key's allowance is taken, without counting: for refusing a
-// request before its signature is checked (see rate_peek).
+// request before its signature is checked (db/functions/rate_peek.sql).
 func (q *Queries) RatePeek(ctx context.Context, arg RatePeekParams) (RatePeekRow, error) {
 	row := q.db.QueryRow(ctx, ratePeek,
 		arg.Key,

@@ -6,7 +6,6 @@ package limits
 
 import (
 	"context"
-	"net/netip"
 	"time"
 
 	"ldkbackup/internal/backup"
@@ -22,7 +21,9 @@ type Store interface {
 	// taken at now, without counting, and how long until one more request
 	// would pass.
 	RatePeek(ctx context.Context, key string, now time.Time, windowSeconds, limit int64) (int64, time.Duration, error)
-	RecordNodeRefusal(ctx context.Context, tenant backup.TenantID, node backup.NodeKey, kind string, now time.Time)
+	// HitNode counts a read that proved node's key against its allowance
+	// of limit a minute (the store records a refusal).
+	HitNode(ctx context.Context, tenant backup.TenantID, node backup.NodeKey, now time.Time, limit int64) error
 }
 
 // Limiter checks and counts requests against a tenant's limits.
@@ -92,7 +93,7 @@ func (l *Limiter) CheckAddress(ctx context.Context, t *backup.Tenant, addr strin
 		return err
 	}
 	if n >= limit {
-		return backup.RateLimited(backup.LimitAddress, max(retry, time.Second))
+		return backup.RateLimited(backup.RefusedRateAddress, max(retry, time.Second))
 	}
 	l.allowed.Put(key, struct{}{}, now, now.Add(time.Minute))
 	return nil
@@ -103,26 +104,5 @@ func (l *Limiter) HitNode(ctx context.Context, t *backup.Tenant, node backup.Nod
 	if t.Limits.NodePerMinute <= 0 {
 		return nil
 	}
-	now := l.now()
-	_, err := l.store.RateHit(ctx, backup.RateKeyNode(t.ID, node), now, backup.MinuteWindow, t.Limits.NodePerMinute)
-	if backup.ErrorCode(err) == backup.ERATELIMITED {
-		l.store.RecordNodeRefusal(ctx, t.ID, node, "rate_node", now)
-	}
-	return err
-}
-
-// ClientAddress is the form of a client's IP address that rate limits count:
-// an IPv4 address, or the /64 of an IPv6 one, since a single subscriber gets
-// a whole /64 and could otherwise rotate through it.
-func ClientAddress(ip string) string {
-	a, err := netip.ParseAddr(ip)
-	if err != nil {
-		return ip
-	}
-	a = a.Unmap()
-	if a.Is4() {
-		return a.String()
-	}
-	p, _ := a.Prefix(64)
-	return p.String()
+	return l.store.HitNode(ctx, t.ID, node, l.now(), t.Limits.NodePerMinute)
 }

@@ -193,27 +193,30 @@ func repositoryRoot() (string, error) {
 	}
 }
 
-// templateName derives the template's name from the migrations and the base
-// database: a changed migration gets a new template, and two CI runs given
+// templateName derives the template's name from the migrations, the
+// functions and the base database: a changed migration or function gets a
+// new template, and two CI runs given
 // different databases on one server build their own. The base name leads,
 // so whoever drops the base database can find its template too.
 func templateName(baseDB string) (string, error) {
 	h := sha256.New()
 	h.Write([]byte(baseDB))
-	err := fs.WalkDir(db.Migrations, ".", func(path string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		b, err := fs.ReadFile(db.Migrations, path)
+	for _, sql := range []fs.FS{db.Migrations, db.Functions} {
+		err := fs.WalkDir(sql, ".", func(path string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return err
+			}
+			b, err := fs.ReadFile(sql, path)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(h, "\x00%s\x00%d\x00", path, len(b))
+			h.Write(b)
+			return nil
+		})
 		if err != nil {
-			return err
+			return "", fmt.Errorf("hash the migrations and functions: %w", err)
 		}
-		fmt.Fprintf(h, "\x00%s\x00%d\x00", path, len(b))
-		h.Write(b)
-		return nil
-	})
-	if err != nil {
-		return "", fmt.Errorf("hash the migrations: %w", err)
 	}
 	// 63 bytes is PostgreSQL's limit; the suffix takes 18.
 	for len(baseDB) > 40 {

@@ -22,9 +22,12 @@ func (s *Store) RatePeek(ctx context.Context, key string, now time.Time, windowS
 	return int64(r.Used), time.Duration(r.RetryMs) * time.Millisecond, interpretError(err)
 }
 
-// RecordNodeRefusal counts a refusal of a node's own request.
-func (s *Store) RecordNodeRefusal(ctx context.Context, tenant backup.TenantID, node backup.NodeKey, kind string, now time.Time) {
-	s.recordRefusal(ctx, tenant, node, kind, now)
+// HitNode counts a read that proved node's key against its allowance of
+// limit a minute; a refusal is recorded as every refusal of a node is.
+func (s *Store) HitNode(ctx context.Context, tenant backup.TenantID, node backup.NodeKey, now time.Time, limit int64) error {
+	_, err := s.RateHit(ctx, backup.RateKeyNode(tenant, node), now, backup.MinuteWindow, limit)
+	s.recordIfRefused(ctx, tenant, node, err, now)
+	return err
 }
 
 // NodeReport is what an operator sees of a node.

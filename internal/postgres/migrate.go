@@ -26,10 +26,16 @@ func migrationsFS() fs.FS {
 }
 
 // Migrate applies every pending embedded migration to the database at
-// databaseURL. goose takes an advisory lock, so replicas starting together
-// migrate once.
+// databaseURL, then this release's definition of every SQL function
+// (db/functions). goose takes an advisory lock, so replicas starting
+// together migrate once; the functions take one of their own.
+//
+// Rolling back: a function has no Down. A release applies its own
+// definitions when it starts, so the functions match the binary that calls
+// them after a roll back too. The Down sections of the migrations that once
+// defined functions stay as they were, history like the rest.
 func Migrate(ctx context.Context, databaseURL string, logger *slog.Logger) error {
-	return withMigrationProvider(ctx, databaseURL, func(p *goose.Provider) error {
+	return withMigrationProvider(ctx, databaseURL, func(sqlDB *sql.DB, p *goose.Provider) error {
 		results, err := p.Up(ctx)
 		if err != nil {
 			return fmt.Errorf("migrate: %w", err)
@@ -37,11 +43,11 @@ func Migrate(ctx context.Context, databaseURL string, logger *slog.Logger) error
 		for _, r := range results {
 			logger.InfoContext(ctx, "migration applied", "version", r.Source.Version, "file", r.Source.Path, "duration", r.Duration)
 		}
-		return nil
+		return applyFunctions(ctx, sqlDB)
 	})
 }
 
-func withMigrationProvider(ctx context.Context, databaseURL string, fn func(*goose.Provider) error) error {
+func withMigrationProvider(ctx context.Context, databaseURL string, fn func(*sql.DB, *goose.Provider) error) error {
 	cfg, err := parseConfig(databaseURL)
 	if err != nil {
 		return err
@@ -55,7 +61,7 @@ func withMigrationProvider(ctx context.Context, databaseURL string, fn func(*goo
 	if err != nil {
 		return err
 	}
-	return fn(p)
+	return fn(sqlDB, p)
 }
 
 func newMigrationProvider(sqlDB *sql.DB) (*goose.Provider, error) {
@@ -71,9 +77,10 @@ func newMigrationProvider(sqlDB *sql.DB) (*goose.Provider, error) {
 }
 
 // MigrateTo applies the embedded migrations up to and including version,
-// for tests that load data at one version and check it after the next.
+// and no function file: for tests that load data at one version, as an
+// older release left it, and check it after the next.
 func MigrateTo(ctx context.Context, databaseURL string, version int64) error {
-	return withMigrationProvider(ctx, databaseURL, func(p *goose.Provider) error {
+	return withMigrationProvider(ctx, databaseURL, func(_ *sql.DB, p *goose.Provider) error {
 		_, err := p.UpTo(ctx, version)
 		return err
 	})
@@ -82,7 +89,7 @@ func MigrateTo(ctx context.Context, databaseURL string, version int64) error {
 // MigrateDownTo rolls migrations back to version (0: an empty schema). For
 // tests of the Down sections; production migrations only go forward.
 func MigrateDownTo(ctx context.Context, databaseURL string, version int64) error {
-	return withMigrationProvider(ctx, databaseURL, func(p *goose.Provider) error {
+	return withMigrationProvider(ctx, databaseURL, func(_ *sql.DB, p *goose.Provider) error {
 		_, err := p.DownTo(ctx, version)
 		return err
 	})

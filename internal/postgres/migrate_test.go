@@ -4,6 +4,9 @@ import (
 	"context"
 	"crypto/sha256"
 	"log/slog"
+	"maps"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -128,4 +131,78 @@ func TestLimitsMigrationCountsExistingUsage(t *testing.T) {
 func sha(b []byte) []byte {
 	s := sha256.Sum256(b)
 	return s[:]
+}
+
+// functionDefs returns every function of the public schema with its
+// definition as PostgreSQL prints it.
+func functionDefs(t *testing.T, dbURL string) map[string]string {
+	t.Helper()
+	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, dbURL)
+	require.NoError(t, err)
+	defer pool.Close()
+	rows, err := pool.Query(ctx, `
+		SELECT p.oid::regprocedure::text, pg_get_functiondef(p.oid)
+		FROM pg_proc AS p JOIN pg_namespace AS n ON n.oid = p.pronamespace
+		WHERE n.nspname = 'public'`)
+	require.NoError(t, err)
+	defs := map[string]string{}
+	for rows.Next() {
+		var sig, def string
+		require.NoError(t, rows.Scan(&sig, &def))
+		defs[sig] = def
+	}
+	require.NoError(t, rows.Err())
+	return defs
+}
+
+// TestFunctionsAreTheSameHoweverMigrated: a database migrated in one go and
+// one migrated a version at a time, as successive releases would, end with
+// the same functions, each defined by its file in db/functions (one
+// function per file, no overload left behind by an older migration).
+func TestFunctionsAreTheSameHoweverMigrated(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	logger := slog.New(slog.DiscardHandler)
+	fresh := pgtest.NewBlankDatabase(t)
+	require.NoError(t, postgres.Migrate(ctx, fresh, logger))
+
+	stepped := pgtest.NewBlankDatabase(t)
+	latest, err := postgres.LatestMigration()
+	require.NoError(t, err)
+	for v := int64(1); v <= latest; v++ {
+		require.NoError(t, postgres.MigrateTo(ctx, stepped, v))
+	}
+	require.NoError(t, postgres.Migrate(ctx, stepped, logger))
+	require.NoError(t, postgres.Migrate(ctx, stepped, logger), "applying the functions again changes nothing")
+
+	want := functionDefs(t, fresh)
+	require.Equal(t, want, functionDefs(t, stepped))
+	files, err := postgres.Functions()
+	require.NoError(t, err)
+	var names []string
+	for sig := range want {
+		name, _, _ := strings.Cut(sig, "(")
+		names = append(names, name)
+	}
+	require.ElementsMatch(t, slices.Collect(maps.Keys(files)), names, "every function has its file, and one definition")
+}
+
+// TestFunctionFilesWinOverMigrations: what the database runs is the file's
+// definition, also where a migration left an older body behind.
+func TestFunctionFilesWinOverMigrations(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dbURL := pgtest.NewBlankDatabase(t)
+	require.NoError(t, postgres.Migrate(ctx, dbURL, slog.New(slog.DiscardHandler)))
+	pool, err := pgxpool.New(ctx, dbURL)
+	require.NoError(t, err)
+	defer pool.Close()
+	_, err = pool.Exec(ctx, `CREATE OR REPLACE FUNCTION rate_hit(p_key text, p_now timestamptz, p_window_seconds integer, p_limit integer)
+		RETURNS integer LANGUAGE sql AS $$ SELECT -1 $$`)
+	require.NoError(t, err)
+	require.NoError(t, postgres.Migrate(ctx, dbURL, slog.New(slog.DiscardHandler)))
+	var used int
+	require.NoError(t, pool.QueryRow(ctx, `SELECT rate_hit('k', now(), 60, 10)`).Scan(&used))
+	require.Equal(t, 1, used)
 }

@@ -10,7 +10,6 @@ import (
 	"io"
 	"math"
 	"net"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -282,6 +281,28 @@ func channelIDBytes(id []byte) []byte {
 	return id
 }
 
+// refusalOfState is the refusal each SQLSTATE of the SQL functions
+// (db/functions) stands for: one SQLSTATE per refusal.
+func refusalOfState(code string) backup.Refusal {
+	switch code {
+	case "LBL01":
+		return backup.RefusedRateAddress
+	case "LBL02":
+		return backup.RefusedRateNode
+	case "LBL03":
+		return backup.RefusedNewNodes
+	case "LBQ01":
+		return backup.RefusedQuotaBytes
+	case "LBQ02":
+		return backup.RefusedQuotaObjects
+	case "LBQ03":
+		return backup.RefusedQuotaUploads
+	case "LBR01":
+		return backup.RefusedReplay
+	}
+	return ""
+}
+
 // interpretError maps driver errors to the domain's, once: pgx.ErrNoRows
 // never leaves this package, and an unreachable database is "unavailable"
 // rather than an internal error.
@@ -298,15 +319,20 @@ func interpretError(err error) error {
 		case "23505": // unique_violation
 			return &wrapped{backup.Errorf(backup.ECONFLICT, "conflicting write, try again"), err}
 		case "LBR01": // raised by persist_object
-			return &wrapped{backup.Errorf(backup.ECONFLICT, "this node uploaded these exact bytes before: a replayed upload is refused"), err}
-		case "LBL01": // raised by rate_hit
-			secs, _ := strconv.Atoi(pgErr.Detail)
-			limit := backup.RateLimitOfKey(strings.TrimPrefix(pgErr.Message, "rate limit: "))
-			return &wrapped{backup.RateLimited(limit, time.Duration(max(secs, 1))*time.Second), err}
+			e := backup.Errorf(backup.ECONFLICT, "this node uploaded these exact bytes before: a replayed upload is refused")
+			e.Refusal = backup.RefusedReplay
+			return &wrapped{e, err}
+		case "LBL01", "LBL02", "LBL03": // raised by rate_take
+			var d struct {
+				RetryAfterMs int64 `json:"retry_after_ms"`
+			}
+			_ = json.Unmarshal([]byte(pgErr.Detail), &d)
+			secs := max((d.RetryAfterMs+999)/1000, 1)
+			return &wrapped{backup.RateLimited(refusalOfState(pgErr.Code), time.Duration(secs)*time.Second), err}
 		case "LBQ01", "LBQ02", "LBQ03": // raised by persist_object
 			details := map[string]any{}
 			_ = json.Unmarshal([]byte(pgErr.Detail), &details)
-			return &wrapped{&backup.Error{Code: backup.EQUOTA, Message: "quota exceeded", Details: details}, err}
+			return &wrapped{&backup.Error{Code: backup.EQUOTA, Message: "quota exceeded", Details: details, Refusal: refusalOfState(pgErr.Code)}, err}
 		case "57P01", "57P02", "57P03", "53300": // shutdown, crash, cannot connect now, too many connections
 			return &wrapped{unavailable(), err}
 		case "25006": // read_only_sql_transaction: a demoted primary or a standby; the pool drops the connection (readOnlySession)
@@ -354,30 +380,21 @@ type wrapped struct {
 func (w *wrapped) Error() string   { return w.client.Message + ": " + w.cause.Error() }
 func (w *wrapped) Unwrap() []error { return []error{w.client, w.cause} }
 
-// refusalKind names a refusal of a node's own request for node_refusals;
-// "" for any other outcome.
+// refusalKind names a refusal of a node's own request (a quota, or the
+// node's or new nodes' rate limit) as node_refusals counts it; "" for any
+// other outcome.
 func refusalKind(err error) string {
-	var pgErr *pgconn.PgError
-	if !errors.As(err, &pgErr) {
-		return ""
-	}
-	switch {
-	case pgErr.Code == "LBQ01":
-		return "quota_bytes"
-	case pgErr.Code == "LBQ02":
-		return "quota_objects"
-	case pgErr.Code == "LBQ03":
-		return "quota_uploads"
-	case pgErr.Code == "LBL01" && strings.HasPrefix(pgErr.Message, "rate limit: node:"):
-		return "rate_node"
-	case pgErr.Code == "LBL01" && strings.HasPrefix(pgErr.Message, "rate limit: new:"):
+	switch r := backup.RefusalOf(interpretError(err)); r {
+	case backup.RefusedQuotaBytes, backup.RefusedQuotaObjects, backup.RefusedQuotaUploads, backup.RefusedRateNode:
+		return string(r)
+	case backup.RefusedNewNodes:
 		return "new_nodes_per_address"
 	}
 	return ""
 }
 
-// recordIfRefused records err when it refuses a node's own request (a
-// quota, or the node's or new nodes' rate limit).
+// recordIfRefused records err when it refuses a node's own request. Every
+// refusal of a node is recorded here, in the store, and nowhere else.
 func (s *Store) recordIfRefused(ctx context.Context, tenant backup.TenantID, node backup.NodeKey, err error, now time.Time) {
 	if kind := refusalKind(err); kind != "" {
 		s.recordRefusal(ctx, tenant, node, kind, now)

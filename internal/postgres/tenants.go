@@ -6,20 +6,19 @@ import (
 
 	"ldkbackup/internal/backup"
 	"ldkbackup/internal/dbsqlc"
-	"ldkbackup/internal/tenant"
 )
 
 // TenantBySlug returns a tenant with its extra labels.
-func (s *Store) TenantBySlug(ctx context.Context, slug string) (tenant.Record, error) {
+func (s *Store) TenantBySlug(ctx context.Context, slug string) (backup.TenantRecord, error) {
 	row, err := s.q.TenantGetBySlug(ctx, slug)
 	if err != nil {
-		return tenant.Record{}, interpretError(err)
+		return backup.TenantRecord{}, interpretError(err)
 	}
 	labels := make(map[string]backup.LabelGroup, len(row.Labels))
 	for i, l := range row.Labels {
 		labels[l] = backup.LabelGroup(row.LabelGroups[i])
 	}
-	return tenant.Record{
+	return backup.TenantRecord{
 		ID:           backup.TenantID(row.ID),
 		Slug:         row.Slug,
 		Name:         row.Name,
@@ -28,7 +27,7 @@ func (s *Store) TenantBySlug(ctx context.Context, slug string) (tenant.Record, e
 		CreatedAt:    row.CreatedAt,
 		DisabledAt:   row.DisabledAt,
 		Labels:       labels,
-		Limits: tenant.Limits{
+		Limits: backup.LimitOverrides{
 			QuotaBytes:                row.QuotaBytes,
 			QuotaObjects:              row.QuotaObjects,
 			RatePerAddressPerMinute:   row.RatePerAddressPerMinute,
@@ -39,14 +38,14 @@ func (s *Store) TenantBySlug(ctx context.Context, slug string) (tenant.Record, e
 }
 
 // TenantList returns every tenant, oldest first.
-func (s *Store) TenantList(ctx context.Context) ([]tenant.Summary, error) {
+func (s *Store) TenantList(ctx context.Context) ([]backup.TenantSummary, error) {
 	rows, err := s.q.TenantList(ctx)
 	if err != nil {
 		return nil, interpretError(err)
 	}
-	out := make([]tenant.Summary, len(rows))
+	out := make([]backup.TenantSummary, len(rows))
 	for i, r := range rows {
-		out[i] = tenant.Summary{
+		out[i] = backup.TenantSummary{
 			ID:          backup.TenantID(r.ID),
 			Slug:        r.Slug,
 			Name:        r.Name,
@@ -60,7 +59,7 @@ func (s *Store) TenantList(ctx context.Context) ([]tenant.Summary, error) {
 }
 
 // TenantCreate stores a new tenant.
-func (s *Store) TenantCreate(ctx context.Context, r tenant.Record) (backup.TenantID, error) {
+func (s *Store) TenantCreate(ctx context.Context, r backup.TenantRecord) (backup.TenantID, error) {
 	id, err := s.q.TenantCreate(ctx, dbsqlc.TenantCreateParams{
 		Slug:               r.Slug,
 		Name:               r.Name,

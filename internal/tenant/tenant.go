@@ -21,44 +21,11 @@ import (
 // it too.
 var slugPattern = regexp.MustCompile(`^[a-z0-9-]{1,32}$`)
 
-// Limits are a tenant's own limits; nil means the server-wide default.
-type Limits struct {
-	QuotaBytes                *int64
-	QuotaObjects              *int32
-	RatePerAddressPerMinute   *int32
-	RatePerNodePerMinute      *int32
-	NewNodesPerAddressPerHour *int32
-}
-
-// Record is a tenant as stored.
-type Record struct {
-	ID           backup.TenantID
-	Slug         string
-	Name         string
-	PublicKey    []byte // nil for the default tenant: its key is in the environment
-	SecretSealed []byte
-	CreatedAt    time.Time
-	DisabledAt   *time.Time
-	Labels       map[string]backup.LabelGroup // beyond the built-in set
-	Limits       Limits
-}
-
-// Summary is a tenant in a listing.
-type Summary struct {
-	ID          backup.TenantID
-	Slug        string
-	Name        string
-	PublicKey   []byte
-	CreatedAt   time.Time
-	DisabledAt  *time.Time
-	ExtraLabels int64
-}
-
 // Store keeps tenants.
 type Store interface {
-	TenantBySlug(ctx context.Context, slug string) (Record, error) // backup.ErrNotFound
-	TenantList(ctx context.Context) ([]Summary, error)
-	TenantCreate(ctx context.Context, r Record) (backup.TenantID, error) // ECONFLICT when the slug exists
+	TenantBySlug(ctx context.Context, slug string) (backup.TenantRecord, error) // backup.ErrNotFound
+	TenantList(ctx context.Context) ([]backup.TenantSummary, error)
+	TenantCreate(ctx context.Context, r backup.TenantRecord) (backup.TenantID, error) // ECONFLICT when the slug exists
 	TenantSetDisabled(ctx context.Context, slug string, at *time.Time) (found bool, err error)
 	TenantLabelAdd(ctx context.Context, slug, label string, group backup.LabelGroup, now time.Time) (found bool, err error)
 }
@@ -135,7 +102,7 @@ func (d *Directory) Resolve(ctx context.Context, slug string) (*backup.Tenant, e
 }
 
 // limits merges a tenant's own limits over the server's.
-func (d *Directory) limits(own Limits) backup.Limits {
+func (d *Directory) limits(own backup.LimitOverrides) backup.Limits {
 	l := d.cfg.Limits
 	pick := func(dst *int64, v *int64) {
 		if v != nil {
@@ -168,18 +135,18 @@ func (d *Directory) Find(ctx context.Context, slug string) (*backup.Tenant, erro
 	return &backup.Tenant{ID: r.ID, Slug: r.Slug, Labels: backup.NewLabelPolicy(r.Labels), Limits: d.limits(r.Limits)}, nil
 }
 
-func (d *Directory) find(ctx context.Context, slug string) (Record, error) {
+func (d *Directory) find(ctx context.Context, slug string) (backup.TenantRecord, error) {
 	if !slugPattern.MatchString(slug) {
-		return Record{}, errUnknownTenant
+		return backup.TenantRecord{}, errUnknownTenant
 	}
 	r, err := d.store.TenantBySlug(ctx, slug)
 	if errors.Is(err, backup.ErrNotFound) {
-		return Record{}, errUnknownTenant
+		return backup.TenantRecord{}, errUnknownTenant
 	}
 	return r, err
 }
 
-func (d *Directory) serverKey(r Record) (*btcec.PrivateKey, error) {
+func (d *Directory) serverKey(r backup.TenantRecord) (*btcec.PrivateKey, error) {
 	if r.ID == backup.DefaultTenant {
 		if d.cfg.DefaultKey == nil {
 			return nil, errors.New("no server key configured for the default tenant")
@@ -231,43 +198,45 @@ func (d *Directory) CheckKeys(ctx context.Context) (unserved []string, err error
 
 // Create adds a tenant with a new server key pair and returns it; the
 // public key is what the tenant's app must pin.
-func (d *Directory) Create(ctx context.Context, slug, name string) (Record, error) {
+func (d *Directory) Create(ctx context.Context, slug, name string) (backup.TenantRecord, error) {
 	if !slugPattern.MatchString(slug) {
-		return Record{}, backup.Errorf(backup.EINVALID, "slug %q must be 1 to 32 of a-z, 0-9 and -", slug)
+		return backup.TenantRecord{}, backup.Errorf(backup.EINVALID, "slug %q must be 1 to 32 of a-z, 0-9 and -", slug)
 	}
 	if name == "" {
-		return Record{}, backup.Errorf(backup.EINVALID, "a tenant needs a name (--name)")
+		return backup.TenantRecord{}, backup.Errorf(backup.EINVALID, "a tenant needs a name (--name)")
 	}
 	if d.cfg.KEK == nil {
-		return Record{}, backup.Errorf(backup.EINVALID, "KEY_ENCRYPTION_KEY is not set: a tenant's server key cannot be stored without it")
+		return backup.TenantRecord{}, backup.Errorf(backup.EINVALID, "KEY_ENCRYPTION_KEY is not set: a tenant's server key cannot be stored without it")
 	}
 	key, err := btcec.NewPrivateKey()
 	if err != nil {
-		return Record{}, err
+		return backup.TenantRecord{}, err
 	}
 	sealed, err := seal(d.cfg.KEK, key.Serialize(), slug)
 	if err != nil {
-		return Record{}, err
+		return backup.TenantRecord{}, err
 	}
-	r := Record{Slug: slug, Name: name, PublicKey: key.PubKey().SerializeCompressed(), SecretSealed: sealed, CreatedAt: d.now()}
+	r := backup.TenantRecord{Slug: slug, Name: name, PublicKey: key.PubKey().SerializeCompressed(), SecretSealed: sealed, CreatedAt: d.now()}
 	r.ID, err = d.store.TenantCreate(ctx, r)
 	if backup.ErrorCode(err) == backup.ECONFLICT {
-		return Record{}, backup.Errorf(backup.ECONFLICT, "tenant %q already exists", slug)
+		return backup.TenantRecord{}, backup.Errorf(backup.ECONFLICT, "tenant %q already exists", slug)
 	}
 	if err != nil {
-		return Record{}, err
+		return backup.TenantRecord{}, err
 	}
 	return r, nil
 }
 
 // List returns every tenant.
-func (d *Directory) List(ctx context.Context) ([]Summary, error) { return d.store.TenantList(ctx) }
+func (d *Directory) List(ctx context.Context) ([]backup.TenantSummary, error) {
+	return d.store.TenantList(ctx)
+}
 
 // Show returns one tenant.
-func (d *Directory) Show(ctx context.Context, slug string) (Record, error) {
+func (d *Directory) Show(ctx context.Context, slug string) (backup.TenantRecord, error) {
 	r, err := d.store.TenantBySlug(ctx, slug)
 	if errors.Is(err, backup.ErrNotFound) {
-		return Record{}, backup.Errorf(backup.ENOTFOUND, "no tenant %q", slug)
+		return backup.TenantRecord{}, backup.Errorf(backup.ENOTFOUND, "no tenant %q", slug)
 	}
 	return r, err
 }

@@ -1,0 +1,40 @@
+-- rate_take counts one request against p_key's allowance of p_limit per
+-- p_window_seconds. When the allowance is used up, the request may wait up to
+-- p_max_wait_ms for its turn: the turn is taken now (so replicas agree on the
+-- order) and wait_ms says how long to wait. Past p_max_wait_ms it raises
+-- the SQLSTATE of the key's limit, and, raised inside a statement, undoes
+-- it: a refused request is not counted. A key's first field names its limit
+-- (internal/backup builds the keys): addr LBL01 (requests per address),
+-- node LBL02 (requests per node), new LBL03 (new nodes per address). DETAIL
+-- is JSON: the limit and retry_after_ms, how long until a request would
+-- pass. used is how much of the allowance is taken after this request
+-- (p_limit: none is left). p_limit <= 0: no limit.
+CREATE OR REPLACE FUNCTION rate_take(p_key text, p_now timestamptz, p_window_seconds integer, p_limit integer, p_max_wait_ms bigint,
+                                     OUT wait_ms bigint, OUT used integer)
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_step interval;
+    v_tat timestamptz;
+BEGIN
+    wait_ms := 0;
+    used := 0;
+    IF p_limit <= 0 THEN
+        RETURN;
+    END IF;
+    -- timestamptz counts microseconds: a limit above one a microsecond is
+    -- one a microsecond.
+    v_step := greatest(make_interval(secs => p_window_seconds::double precision / p_limit), interval '1 microsecond');
+    INSERT INTO rate_limits AS r (key, tat)
+    VALUES (p_key, p_now + v_step)
+    ON CONFLICT (key) DO UPDATE SET tat = greatest(r.tat, p_now) + v_step
+    RETURNING r.tat INTO v_tat;
+    wait_ms := greatest(ceil(extract(epoch FROM v_tat - make_interval(secs => p_window_seconds) - p_now) * 1000), 0)::bigint;
+    IF wait_ms > greatest(p_max_wait_ms, 0) THEN
+        RAISE EXCEPTION USING
+            ERRCODE = CASE split_part(p_key, ':', 1) WHEN 'node' THEN 'LBL02' WHEN 'new' THEN 'LBL03' ELSE 'LBL01' END,
+            MESSAGE = 'rate limit exceeded',
+            DETAIL = json_build_object('limit', p_limit, 'retry_after_ms', wait_ms)::text;
+    END IF;
+    used := least(ceil(round((extract(epoch FROM v_tat - p_now) / extract(epoch FROM v_step))::numeric, 6)), p_limit)::integer;
+END
+$$;

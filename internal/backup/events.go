@@ -1,0 +1,17 @@
+package backup
+
+// Events counted per day and tenant for reports (activity_daily.kind, read
+// by reporting.daily): what the stored data does not show.
+const (
+	EventPersist            = "persist" // a stored version (bytes: its size)
+	EventPaced              = "paced"   // a persist that waited for its turn
+	EventLogin              = "login"
+	EventRetrieve           = "retrieve"
+	EventSignatureFailure   = "signature_failure"
+	EventRefusedRateAddress = "refused_rate_address"
+	EventRefusedRateNode    = "refused_rate_node"
+	EventRefusedNewNodes    = "refused_new_nodes"
+	EventRefusedQuota       = "refused_quota"
+	EventRefusedBodySize    = "refused_body_size"
+	EventRefusedReplay      = "refused_replay"
+)
