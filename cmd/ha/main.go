@@ -15,10 +15,15 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 
 	"ldkbackup/internal/haformation"
 )
+
+// errUsage is returned for a command line ha does not understand; its text is
+// the usage.
+var errUsage = errors.New(strings.TrimSpace(usage))
 
 const usage = `usage: ha up|down|status [-dir DIR]
 
@@ -43,7 +48,7 @@ func main() {
 
 func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if len(args) == 0 {
-		return errors.New(usage)
+		return errUsage
 	}
 	dir := filepath.Join(".data", "ha")
 	cmd, rest := args[0], args[1:]
@@ -51,7 +56,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		dir, rest = rest[1], nil
 	}
 	if len(rest) > 0 {
-		return errors.New(usage)
+		return errUsage
 	}
 	switch cmd {
 	case "up":
@@ -94,5 +99,5 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		fmt.Fprintf(stdout, "DATABASE_URL=%s\n", f.URL())
 		return nil
 	}
-	return errors.New(usage)
+	return errUsage
 }
