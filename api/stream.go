@@ -51,6 +51,15 @@ func (h *handlers) send(c *gin.Context, d *backup.Download, start time.Time) {
 	if h.deps.WriteTimeout > 0 {
 		end = start.Add(h.deps.WriteTimeout)
 	}
+	// A chunk's query is not cut off when the client goes: pgx closes a
+	// connection whose query is cancelled, and a client that hangs up mid-way
+	// would cost the pool a connection. The query takes milliseconds; the
+	// loop stops before the next one, and the reply's end bounds them all.
+	readCtx, cancel := context.WithoutCancel(ctx), context.CancelFunc(func() {})
+	if !end.IsZero() {
+		readCtx, cancel = context.WithDeadline(readCtx, end)
+	}
+	defer cancel()
 	rc := http.NewResponseController(c.Writer)
 	c.Header("Content-Type", "application/octet-stream")
 	// Without an explicit length net/http would chunk a large reply.
@@ -58,12 +67,12 @@ func (h *handlers) send(c *gin.Context, d *backup.Download, start time.Time) {
 	c.Status(http.StatusOK)
 	var sent int64
 	for {
-		chunk, err := d.Next(ctx)
-		if err == io.EOF {
+		if err := ctx.Err(); err != nil {
+			h.sendCut(c, slog.LevelWarn, "the client went away", sent, d.Size(), err)
 			return
 		}
-		if err != nil && ctx.Err() != nil {
-			h.sendCut(c, slog.LevelWarn, "the client went away", sent, d.Size(), err)
+		chunk, err := d.Next(readCtx)
+		if err == io.EOF {
 			return
 		}
 		if err != nil {
