@@ -1,4 +1,4 @@
--- rate_count is rate_hit for a request that writes nothing durable of its
+-- rate_count is rate_hit (rate_take without a wait) for a request that writes nothing durable of its
 -- own (a login, a read): its transaction does not wait for the WAL flush,
 -- since a count lost in a crash costs nothing. set_config(..., true) lasts
 -- until the end of the calling transaction. A limit of 0 changes nothing, so
@@ -11,6 +11,6 @@ BEGIN
         RETURN 0;
     END IF;
     PERFORM set_config('synchronous_commit', 'off', true);
-    RETURN rate_hit(p_key, p_now, p_window_seconds, p_limit);
+    RETURN (rate_take(p_key, p_now, p_window_seconds, p_limit, 0)).used;
 END
 $$;

@@ -15,6 +15,7 @@ LANGUAGE plpgsql AS $$
 DECLARE
     v_step interval;
     v_tat timestamptz;
+    v_ahead double precision;
 BEGIN
     wait_ms := 0;
     used := 0;
@@ -22,19 +23,21 @@ BEGIN
         RETURN;
     END IF;
     -- timestamptz counts microseconds: a limit above one a microsecond is
-    -- one a microsecond.
-    v_step := greatest(make_interval(secs => p_window_seconds::double precision / p_limit), interval '1 microsecond');
+    -- one a microsecond. Arithmetic in double precision (date_part), not
+    -- numeric (extract): this runs for every counted request.
+    v_step := make_interval(secs => greatest(p_window_seconds::double precision / p_limit, 0.000001));
     INSERT INTO rate_limits AS r (key, tat)
     VALUES (p_key, p_now + v_step)
     ON CONFLICT (key) DO UPDATE SET tat = greatest(r.tat, p_now) + v_step
     RETURNING r.tat INTO v_tat;
-    wait_ms := greatest(ceil(extract(epoch FROM v_tat - make_interval(secs => p_window_seconds) - p_now) * 1000), 0)::bigint;
+    v_ahead := date_part('epoch', v_tat - p_now);
+    wait_ms := greatest(ceil((v_ahead - p_window_seconds) * 1000), 0)::bigint;
     IF wait_ms > greatest(p_max_wait_ms, 0) THEN
         RAISE EXCEPTION USING
             ERRCODE = CASE split_part(p_key, ':', 1) WHEN 'node' THEN 'LBL02' WHEN 'new' THEN 'LBL03' ELSE 'LBL01' END,
             MESSAGE = 'rate limit exceeded',
             DETAIL = json_build_object('limit', p_limit, 'retry_after_ms', wait_ms)::text;
     END IF;
-    used := least(ceil(round((extract(epoch FROM v_tat - p_now) / extract(epoch FROM v_step))::numeric, 6)), p_limit)::integer;
+    used := least(ceil(v_ahead / date_part('epoch', v_step) - 0.000001), p_limit)::integer;
 END
 $$;
