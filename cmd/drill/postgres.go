@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"ldkbackup/internal/devdb"
+	"ldkbackup/internal/pgdb"
 	"ldkbackup/internal/serverproc"
 )
 
@@ -125,7 +126,7 @@ func (c *cluster) createDatabase(ctx context.Context, name string) (string, erro
 		return "", err
 	}
 	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
+	if err := pgdb.Create(ctx, conn, name, "", ""); err != nil {
 		return "", fmt.Errorf("create database %s: %w", name, err)
 	}
 	return c.url(name), nil

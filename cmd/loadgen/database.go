@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"ldkbackup/internal/devdb"
+	"ldkbackup/internal/pgdb"
 )
 
 // benchDatabaseName is fresh for every run, so runs never share rows and a
@@ -37,7 +38,7 @@ func createDatabase(ctx context.Context, pgURL, name string, logger *slog.Logger
 		return "", fmt.Errorf("connect to %s: %w", redact(pgURL), err)
 	}
 	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()+" TEMPLATE template0"); err != nil {
+	if err := pgdb.Create(ctx, conn, name, "template0", ""); err != nil {
 		return "", fmt.Errorf("create database %s: %w", name, err)
 	}
 	return dbURL, nil
@@ -57,8 +58,7 @@ func dropDatabase(ctx context.Context, dbURL string) error {
 		return fmt.Errorf("connect to drop %s: %w", name, err)
 	}
 	defer conn.Close(ctx)
-	_, err = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)")
-	return err
+	return pgdb.Drop(ctx, conn, name, true)
 }
 
 // withDatabase returns pgURL naming database name instead.

@@ -115,6 +115,7 @@ func TestReportsAgainstSeededData(t *testing.T) {
 	require.Equal(t, a.pub, stale[0]["node_key"])
 	require.EqualValues(t, 10, stale[0]["days_since_last_persist"])
 	require.Empty(t, h.reportRows("stale", report.Options{Since: time.Now().AddDate(0, 0, -11)}))
+	requireReportsPrintAsBefore(t, h)
 
 	// The same figures as CSV, with a header row.
 	var out bytes.Buffer

@@ -132,10 +132,10 @@ type ReportingNode struct {
 	Uploads            int64
 	UploadHistoryBytes int32
 	FirstSeen          time.Time
-	LastPersist        interface{}
+	LastPersist        *time.Time
 	LastRestore        *time.Time
 	QuotaBytes         *int64
-	QuotaObjects       *int32
+	QuotaObjects       *int64
 	QuotaUploads       *int64
 	QuotaBytesPct      pgtype.Numeric
 	QuotaObjectsPct    pgtype.Numeric
@@ -155,9 +155,9 @@ type ReportingStaleNode struct {
 	NodeKey              string
 	Networks             interface{}
 	ChannelMonitors      int64
-	LastPersist          interface{}
+	LastPersist          *time.Time
 	LastRestore          *time.Time
-	DaysSinceLastPersist int32
+	DaysSinceLastPersist *int64
 }
 
 type ReportingTenant struct {

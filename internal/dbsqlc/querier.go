@@ -114,6 +114,19 @@ type Querier interface {
 	RatePeek(ctx context.Context, arg RatePeekParams) (RatePeekRow, error)
 	// Drops the keys whose allowance has refilled: an absent key is at rest.
 	RateSweep(ctx context.Context, now time.Time) (int64, error)
+	// UTC days from @since's on.
+	ReportDaily(ctx context.Context, arg ReportDailyParams) ([]ReportDailyRow, error)
+	// The reporting views (db/migrations/00009_bounded_growth.sql) as `server
+	// report` prints them: every column in the view's order, which is the order
+	// of the table, CSV and JSON output. A cast gives a column the type
+	// PostgreSQL gives it where sqlc cannot infer it (sums of bigint are
+	// numeric, aggregates over a lateral join are unknown to it); the nullable
+	// ones a cast would make NOT NULL to sqlc are typed in sqlc.yaml instead.
+	// Nodes that persisted since @since (NULL: all).
+	ReportNodes(ctx context.Context, arg ReportNodesParams) ([]ReportNodesRow, error)
+	// Nodes with channel monitors and no persist since @since.
+	ReportStaleNodes(ctx context.Context, arg ReportStaleNodesParams) ([]ReportStaleNodesRow, error)
+	ReportTenants(ctx context.Context, tenant string) ([]ReportTenantsRow, error)
 	// Consumes a live challenge and opens a session for its node in one
 	// statement: a challenge yields at most one token, even under concurrent
 	// responses. No row means the challenge was already used or has expired, and

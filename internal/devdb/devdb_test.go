@@ -17,6 +17,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
+
+	"ldkbackup/internal/pgdb"
 )
 
 func TestResolveReturnsEnvURLAsIs(t *testing.T) {
@@ -258,8 +260,7 @@ func dropDatabase(t *testing.T, dbURL string) {
 	admin, err := connectMaintenance(ctx, cfg)
 	require.NoError(t, err)
 	defer admin.Close(ctx)
-	_, err = admin.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{cfg.Database}.Sanitize()+" WITH (FORCE)")
-	require.NoError(t, err)
+	require.NoError(t, pgdb.Drop(ctx, admin, cfg.Database, true))
 }
 
 func randomHex(t *testing.T) string {

@@ -13,6 +13,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"ldkbackup/internal/pgdb"
 )
 
 // connectTimeout bounds each probe, so a firewalled port costs seconds, not
@@ -119,7 +121,7 @@ func ensureDatabase(ctx context.Context, dbURL string) error {
 	defer admin.Close(ctx)
 	// template0 rather than the default template1: we may be connected to
 	// template1, and a pristine copy is what a new project database wants.
-	_, err = admin.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{dbName}.Sanitize()+" TEMPLATE template0")
+	err = pgdb.Create(ctx, admin, dbName, "template0", "")
 	if err != nil && !isDuplicateDatabase(err) {
 		return fmt.Errorf("create database %s: %w", dbName, err)
 	}

@@ -34,6 +34,7 @@ import (
 
 	"ldkbackup/db"
 	"ldkbackup/internal/devdb"
+	"ldkbackup/internal/pgdb"
 	"ldkbackup/internal/postgres"
 )
 
@@ -253,23 +254,20 @@ func (s *server) ensureTemplate(ctx context.Context) error {
 	}
 
 	building := strings.Replace(s.template, "_tmpl_", "_part_", 1)
-	stmts := []string{
-		// Left by a process that died while building: we hold the lock, so nobody else uses it.
-		"DROP DATABASE IF EXISTS " + ident(building) + " WITH (FORCE)",
-		"CREATE DATABASE " + ident(building) + " TEMPLATE template0",
+	// Left by a process that died while building: we hold the lock, so nobody else uses it.
+	if err := pgdb.Drop(ctx, lockConn, building, true); err != nil {
+		return fmt.Errorf("build the template: drop %s: %w", building, err)
 	}
-	for _, stmt := range stmts {
-		if _, err := lockConn.Exec(ctx, stmt); err != nil {
-			return fmt.Errorf("build the template: %s: %w", stmt, err)
-		}
+	if err := pgdb.Create(ctx, lockConn, building, "template0", ""); err != nil {
+		return fmt.Errorf("build the template: create %s: %w", building, err)
 	}
 	if err := postgres.Migrate(ctx, s.databaseURL(building), slog.New(slog.DiscardHandler)); err != nil {
 		return fmt.Errorf("migrate the template: %w", err)
 	}
-	stmts = []string{
+	stmts := []string{
 		// No connections: one would make every clone fail with 55006.
-		"ALTER DATABASE " + ident(building) + " WITH IS_TEMPLATE true ALLOW_CONNECTIONS false",
-		"ALTER DATABASE " + ident(building) + " RENAME TO " + ident(s.template),
+		"ALTER DATABASE " + pgdb.Ident(building) + " WITH IS_TEMPLATE true ALLOW_CONNECTIONS false",
+		"ALTER DATABASE " + pgdb.Ident(building) + " RENAME TO " + pgdb.Ident(s.template),
 	}
 	for _, stmt := range stmts {
 		if err := retryWhileInUse(ctx, func() error { _, err := lockConn.Exec(ctx, stmt); return err }); err != nil {
@@ -281,11 +279,7 @@ func (s *server) ensureTemplate(ctx context.Context) error {
 
 // cloneTemplate creates database name from template.
 func (s *server) cloneTemplate(ctx context.Context, name, template, strategy string) error {
-	stmt := "CREATE DATABASE " + ident(name) + " TEMPLATE " + ident(template)
-	if strategy != "" {
-		stmt += " STRATEGY " + strategy
-	}
-	err := retryWhileInUse(ctx, func() error { _, err := s.admin.Exec(ctx, stmt); return err })
+	err := retryWhileInUse(ctx, func() error { return pgdb.Create(ctx, s.admin, name, template, strategy) })
 	if err != nil {
 		return fmt.Errorf("create the test database: %w", err)
 	}
@@ -293,7 +287,7 @@ func (s *server) cloneTemplate(ctx context.Context, name, template, strategy str
 }
 
 func (s *server) dropDatabase(ctx context.Context, name string) error {
-	if _, err := s.admin.Exec(ctx, "DROP DATABASE IF EXISTS "+ident(name)+" WITH (FORCE)"); err != nil {
+	if err := pgdb.Drop(ctx, s.admin, name, true); err != nil {
 		return fmt.Errorf("drop the test database %s: %w", name, err)
 	}
 	return nil
@@ -317,7 +311,7 @@ func (s *server) dropStaleDatabases(ctx context.Context, now time.Time) {
 	}
 	for _, name := range names {
 		if created, ok := createdAt(name); ok && now.Sub(created) > staleAfter {
-			_, _ = s.admin.Exec(ctx, "DROP DATABASE IF EXISTS "+ident(name))
+			_ = pgdb.Drop(ctx, s.admin, name, false)
 		}
 	}
 }
@@ -369,8 +363,6 @@ func retryWhileInUse(ctx context.Context, fn func() error) error {
 		}
 	}
 }
-
-func ident(name string) string { return pgx.Identifier{name}.Sanitize() }
 
 func redact(dbURL string) string {
 	if u, err := url.Parse(dbURL); err == nil && u.Scheme != "" {

@@ -1,6 +1,7 @@
-// Package report prints the reporting views (db/migrations/00005_reporting.sql)
-// as a table, CSV or JSON for `server report`. The figures are computed by
-// the views; this package only selects and formats their rows.
+// Package report prints the reporting views (db/migrations/00009_bounded_growth.sql,
+// selected by db/queries/reporting.sql) as a table, CSV or JSON for `server
+// report`. The figures are computed by the views; this package only selects
+// and formats their rows.
 package report
 
 import (
@@ -12,15 +13,11 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 
+	"ldkbackup/internal/dbsqlc"
 	"ldkbackup/internal/table"
 )
-
-// Querier runs a query; a pool or a connection.
-type Querier interface {
-	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
-}
 
 // Options narrow a report.
 type Options struct {
@@ -29,74 +26,138 @@ type Options struct {
 	Since  time.Time    // meaning per report; zero for its default
 }
 
-// report is one view and how its --since applies.
+// report is one view: its columns as printed, how its --since applies, and
+// its rows. since is nil when --since does not apply or, for nodes, was not
+// given.
 type report struct {
-	query        string // $1 tenant ("" for all), $2 since (when usesSince)
+	cols         []string
 	usesSince    bool
 	defaultSince time.Duration
+	rows         func(ctx context.Context, q *dbsqlc.Queries, tenant string, since *time.Time) ([][]any, error)
 }
 
 var reports = map[string]report{
 	// Nodes that persisted since --since (default: all).
-	"nodes": {`SELECT * FROM reporting.nodes
-		WHERE ($1 = '' OR tenant = $1) AND ($2::timestamptz IS NULL OR last_persist >= $2)
-		ORDER BY tenant, live_bytes DESC, node_key`, true, 0},
+	"nodes": {[]string{"tenant", "node_key", "networks", "objects", "channel_monitors", "live_bytes", "history_bytes",
+		"uploads", "upload_history_bytes", "first_seen", "last_persist", "last_restore", "quota_bytes", "quota_objects",
+		"quota_uploads", "quota_bytes_pct", "quota_objects_pct", "quota_uploads_pct"}, true, 0, nodeRows},
 	// Days since --since (default: the last 30).
-	"daily": {`SELECT * FROM reporting.daily
-		WHERE ($1 = '' OR tenant = $1) AND day >= ($2::timestamptz AT TIME ZONE 'UTC')::date
-		ORDER BY day DESC, tenant`, true, 30 * 24 * time.Hour},
+	"daily": {[]string{"day", "tenant", "persists", "bytes_in", "restores", "retrieves", "bytes_out", "new_nodes",
+		"signature_failures", "refused_rate_address", "refused_rate_node", "refused_new_nodes", "refused_quota",
+		"refused_body_size", "refused_replay", "paced"}, true, 30 * 24 * time.Hour, dailyRows},
 	// Totals per tenant (--since does not apply).
-	"tenants": {`SELECT * FROM reporting.tenants
-		WHERE ($1 = '' OR tenant = $1)
-		ORDER BY tenant`, false, 0},
+	"tenants": {[]string{"tenant", "name", "created_at", "disabled_at", "nodes", "objects", "live_bytes", "history_bytes",
+		"uploads", "upload_history_bytes", "nodes_persisted_7d"}, false, 0, tenantRows},
 	// Nodes with channel monitors and no persist since --since (default: 7 days).
-	"stale": {`SELECT * FROM reporting.stale_nodes
-		WHERE ($1 = '' OR tenant = $1) AND (last_persist IS NULL OR last_persist < $2)
-		ORDER BY last_persist NULLS FIRST, tenant, node_key`, true, 7 * 24 * time.Hour},
+	"stale": {[]string{"tenant", "node_key", "networks", "channel_monitors", "last_persist", "last_restore",
+		"days_since_last_persist"}, true, 7 * 24 * time.Hour, staleRows},
 }
 
 // Names lists the reports.
 func Names() []string { return []string{"nodes", "daily", "tenants", "stale"} }
 
-// Run prints report name to w.
-func Run(ctx context.Context, db Querier, name string, opts Options, now time.Time, w io.Writer) error {
+// Run prints report name to w; db is a pool or a connection.
+func Run(ctx context.Context, db dbsqlc.DBTX, name string, opts Options, now time.Time, w io.Writer) error {
 	r, ok := reports[name]
 	if !ok {
 		return fmt.Errorf("unknown report %q (want one of %s)", name, strings.Join(Names(), ", "))
 	}
-	args := []any{opts.Tenant}
+	var since *time.Time
 	switch {
 	case !r.usesSince && !opts.Since.IsZero():
 		return fmt.Errorf("--since does not apply to the %s report", name)
 	case !r.usesSince:
 	case !opts.Since.IsZero():
-		args = append(args, opts.Since)
+		since = &opts.Since
 	case r.defaultSince > 0:
-		args = append(args, now.Add(-r.defaultSince))
-	default:
-		args = append(args, nil)
+		t := now.Add(-r.defaultSince)
+		since = &t
 	}
-	rows, err := db.Query(ctx, r.query, args...)
+	rows, err := r.rows(ctx, dbsqlc.New(db), opts.Tenant, since)
 	if err != nil {
 		return err
 	}
-	defer rows.Close()
-	var cols []string
-	for _, f := range rows.FieldDescriptions() {
-		cols = append(cols, f.Name)
+	return table.Write(w, opts.Format, r.cols, rows)
+}
+
+func nodeRows(ctx context.Context, q *dbsqlc.Queries, tenant string, since *time.Time) ([][]any, error) {
+	rs, err := q.ReportNodes(ctx, dbsqlc.ReportNodesParams{Tenant: tenant, Since: since})
+	if err != nil {
+		return nil, err
 	}
-	var data [][]any
-	for rows.Next() {
-		vals, err := rows.Values()
-		if err != nil {
-			return err
-		}
-		data = append(data, vals)
+	out := make([][]any, len(rs))
+	for i, r := range rs {
+		out[i] = []any{r.Tenant, r.NodeKey, list(r.Networks), r.Objects, r.ChannelMonitors, r.LiveBytes, numeric(r.HistoryBytes),
+			r.Uploads, r.UploadHistoryBytes, r.FirstSeen, null(r.LastPersist), null(r.LastRestore), null(r.QuotaBytes), null(r.QuotaObjects),
+			null(r.QuotaUploads), numeric(r.QuotaBytesPct), numeric(r.QuotaObjectsPct), numeric(r.QuotaUploadsPct)}
 	}
-	if err := rows.Err(); err != nil {
-		return err
+	return out, nil
+}
+
+func dailyRows(ctx context.Context, q *dbsqlc.Queries, tenant string, since *time.Time) ([][]any, error) {
+	rs, err := q.ReportDaily(ctx, dbsqlc.ReportDailyParams{Tenant: tenant, Since: *since})
+	if err != nil {
+		return nil, err
 	}
-	return table.Write(w, opts.Format, cols, data)
+	out := make([][]any, len(rs))
+	for i, r := range rs {
+		out[i] = []any{r.Day, r.Tenant, numeric(r.Persists), numeric(r.BytesIn), numeric(r.Restores), numeric(r.Retrieves),
+			numeric(r.BytesOut), r.NewNodes, numeric(r.SignatureFailures), numeric(r.RefusedRateAddress), numeric(r.RefusedRateNode),
+			numeric(r.RefusedNewNodes), numeric(r.RefusedQuota), numeric(r.RefusedBodySize), numeric(r.RefusedReplay), numeric(r.Paced)}
+	}
+	return out, nil
+}
+
+func tenantRows(ctx context.Context, q *dbsqlc.Queries, tenant string, _ *time.Time) ([][]any, error) {
+	rs, err := q.ReportTenants(ctx, tenant)
+	if err != nil {
+		return nil, err
+	}
+	out := make([][]any, len(rs))
+	for i, r := range rs {
+		out[i] = []any{r.Tenant, r.Name, r.CreatedAt, null(r.DisabledAt), r.Nodes, numeric(r.Objects), numeric(r.LiveBytes),
+			numeric(r.HistoryBytes), numeric(r.Uploads), numeric(r.UploadHistoryBytes), r.NodesPersisted7d}
+	}
+	return out, nil
+}
+
+func staleRows(ctx context.Context, q *dbsqlc.Queries, tenant string, since *time.Time) ([][]any, error) {
+	rs, err := q.ReportStaleNodes(ctx, dbsqlc.ReportStaleNodesParams{Tenant: tenant, Since: *since})
+	if err != nil {
+		return nil, err
+	}
+	out := make([][]any, len(rs))
+	for i, r := range rs {
+		out[i] = []any{r.Tenant, r.NodeKey, list(r.Networks), r.ChannelMonitors, null(r.LastPersist), null(r.LastRestore),
+			null(r.DaysSinceLastPersist)}
+	}
+	return out, nil
+}
+
+// The cells hold what pgx's rows.Values() gave when the reports were
+// SELECT * (nil for NULL, []any for an array), which is what table.Write
+// prints and what scripts reading the reports have seen.
+
+func null[T any](p *T) any {
+	if p == nil {
+		return nil
+	}
+	return *p
+}
+
+func numeric(n pgtype.Numeric) any {
+	if !n.Valid {
+		return nil
+	}
+	return n
+}
+
+func list(s []string) []any {
+	out := make([]any, len(s))
+	for i, v := range s {
+		out[i] = v
+	}
+	return out
 }
 
 var relative = regexp.MustCompile(`^([0-9]+)([dh])$`)
