@@ -155,7 +155,7 @@ func failoverDrill(ctx context.Context, e *env, v *verdict) (any, error) {
 	v.require(fig.Lost == 0, "%d acknowledged persists are not readable with their bytes from the survivor: %v", fig.Lost, back.Examples)
 	v.require(fig.WrongLatest == 0, "%d objects hold a latest version nobody sent after the last acknowledged one: %v", fig.WrongLatest, back.Examples)
 	v.require(fig.Acknowledged > 0, "no persist was acknowledged")
-	fig.Restored = r.restoreAll(ctx, v)
+	fig.Restored = restoreAll(ctx, r.e, r.server.BaseURL, r.hc, r.wallets, r.ledgers, failoverObjects, v)
 	if fig.Integrity, err = checkIntegrity(ctx, f.URL()); err != nil {
 		return fig, err
 	}
@@ -378,32 +378,6 @@ func (r *failoverRun) persistMany(ctx context.Context) (latencySummary, error) {
 	var err error
 	failed.Range(func(_, v any) bool { err = fmt.Errorf("latency persist failed: %v", v); return false })
 	return lat.summary(), errors.Join(err, ctx.Err())
-}
-
-// restoreAll restores each wallet as the apps do and counts those that got
-// every object they had acknowledged.
-func (r *failoverRun) restoreAll(ctx context.Context, v *verdict) int {
-	restored := 0
-	for i, w := range r.wallets {
-		c, err := client.New(client.Config{BaseURL: r.server.BaseURL, Network: network, NodeSecret: w.secret, ServerPubKey: r.e.serverPublic, HTTPClient: r.hc})
-		if err != nil {
-			v.require(false, "client: %v", err)
-			return restored
-		}
-		b, err := c.Restore(ctx)
-		want := 0
-		for _, obj := range failoverObjects {
-			if len(r.ledgers[i].mayBeLatest(obj)) > 0 {
-				want++
-			}
-		}
-		got := len(b.Files) + len(b.ChannelFiles)
-		v.require(err == nil && got == want, "wallet %d: restore gave %d of %d objects: %v", i, got, want, err)
-		if err == nil && got == want {
-			restored++
-		}
-	}
-	return restored
 }
 
 // waitFor polls cond every 100 ms until it holds or limit passes.

@@ -142,7 +142,7 @@ func pgRestartDrill(ctx context.Context, e *env, v *verdict) (any, error) {
 	v.require(f.WrongLatest == 0, "%d objects hold a latest version nobody sent after the last acknowledged one: %v", f.WrongLatest, back.Examples)
 	v.require(f.Acknowledged > 0, "no persist was acknowledged")
 
-	f.Restored = r.restoreAll(ctx, v)
+	f.Restored = restoreAll(ctx, r.e, r.server.BaseURL, r.hc, r.wallets, r.ledgers, restartObjects, v)
 	if f.Integrity, err = checkIntegrity(ctx, dbURL); err != nil {
 		return f, err
 	}
@@ -365,31 +365,4 @@ func (r *restartRun) check(f *restartFigures, v *verdict) {
 	}
 	v.require(f.TailWindow["ok"] > 0 && f.TailWindow["failed_cleanly"]+f.TailWindow["unclean"] == 0,
 		"the server did not serve normally in the last %s: %v", steadyPeriod, f.TailWindow)
-}
-
-// restoreAll restores each wallet as the apps do (internal/client: list,
-// retrieve every file, decrypt with the node key) and returns how many
-// restored every object they had acknowledged.
-func (r *restartRun) restoreAll(ctx context.Context, v *verdict) int {
-	restored := 0
-	for i, w := range r.wallets {
-		c, err := client.New(client.Config{BaseURL: r.server.BaseURL, Network: network, NodeSecret: w.secret, ServerPubKey: r.e.serverPublic, HTTPClient: r.hc})
-		if err != nil {
-			v.require(false, "client: %v", err)
-			return restored
-		}
-		b, err := c.Restore(ctx)
-		want := 0
-		for _, obj := range restartObjects {
-			if len(r.ledgers[i].mayBeLatest(obj)) > 0 {
-				want++
-			}
-		}
-		got := len(b.Files) + len(b.ChannelFiles)
-		v.require(err == nil && got == want, "wallet %d: restore gave %d of %d objects: %v", i, got, want, err)
-		if err == nil && got == want {
-			restored++
-		}
-	}
-	return restored
 }

@@ -8,6 +8,8 @@ import (
 	"sync"
 
 	"golang.org/x/sync/errgroup"
+
+	"ldkbackup/internal/client"
 )
 
 // ledger is what a wallet was told about its persists: every body it sent,
@@ -173,4 +175,31 @@ func readBackWallet(ctx context.Context, hc *http.Client, baseURL string, w *wal
 		}
 	}
 	return r, ctx.Err()
+}
+
+// restoreAll restores each wallet as the apps do (internal/client: list,
+// retrieve every file, decrypt with the node key) and returns how many got
+// every one of objects that its ledger says was acknowledged.
+func restoreAll(ctx context.Context, e *env, baseURL string, hc *http.Client, wallets []*wallet, ledgers []*ledger, objects []object, v *verdict) int {
+	restored := 0
+	for i, w := range wallets {
+		c, err := client.New(client.Config{BaseURL: baseURL, Network: network, NodeSecret: w.secret, ServerPubKey: e.serverPublic, HTTPClient: hc})
+		if err != nil {
+			v.require(false, "client: %v", err)
+			return restored
+		}
+		b, err := c.Restore(ctx)
+		want := 0
+		for _, obj := range objects {
+			if len(ledgers[i].mayBeLatest(obj)) > 0 {
+				want++
+			}
+		}
+		got := len(b.Files) + len(b.ChannelFiles)
+		v.require(err == nil && got == want, "wallet %d: restore gave %d of %d objects: %v", i, got, want, err)
+		if err == nil && got == want {
+			restored++
+		}
+	}
+	return restored
 }
