@@ -354,6 +354,12 @@ func (h *harness) doURL(base, method, path string, header map[string]string, bod
 	for k, v := range header {
 		req.Header.Set(k, v)
 	}
+	return h.send(req)
+}
+
+// send sends req and reads the whole answer.
+func (h *harness) send(req *http.Request) response {
+	h.t.Helper()
 	resp, err := h.http.Do(req)
 	require.NoError(h.t, err)
 	defer resp.Body.Close()

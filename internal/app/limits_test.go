@@ -508,12 +508,7 @@ func (h *harness) persistChunked(n node, query string, body []byte) response {
 	for k, v := range n.persistHeaders(body) {
 		req.Header.Set(k, v)
 	}
-	resp, err := h.http.Do(req)
-	require.NoError(h.t, err)
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	require.NoError(h.t, err)
-	return response{status: resp.StatusCode, header: resp.Header, body: b}
+	return h.send(req)
 }
 
 // sendHead opens a connection and writes only the head of a request: its
