@@ -8,6 +8,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
+
+	"ldkbackup/internal/pgtest"
 )
 
 // TestDemotedPrimaryAnswers503WithRetryAfter: the database becomes a node
@@ -43,19 +45,11 @@ func TestDemotedPrimaryAnswers503WithRetryAfter(t *testing.T) {
 // node does.
 func demote(t *testing.T, dbURL string, readOnly bool) {
 	t.Helper()
+	pgtest.SetReadOnly(t, dbURL, readOnly)
 	ctx := context.Background()
 	conn, err := pgx.Connect(ctx, dbURL)
 	require.NoError(t, err)
 	defer conn.Close(ctx)
-	_, err = conn.Exec(ctx, `SET default_transaction_read_only = off`)
-	require.NoError(t, err)
-	db := pgx.Identifier{conn.Config().Database}.Sanitize()
-	stmt := `ALTER DATABASE ` + db + ` RESET default_transaction_read_only`
-	if readOnly {
-		stmt = `ALTER DATABASE ` + db + ` SET default_transaction_read_only = on`
-	}
-	_, err = conn.Exec(ctx, stmt)
-	require.NoError(t, err)
 	_, err = conn.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()`)
 	require.NoError(t, err)
 }

@@ -370,3 +370,26 @@ func redact(dbURL string) string {
 	}
 	return "the test database"
 }
+
+// SetReadOnly makes new sessions of the database at dbURL read-only (on) or
+// writable again (off), as a node pg_auto_failover demotes to a standby
+// answers writes; sessions already open keep what they had.
+func SetReadOnly(t testing.TB, dbURL string, on bool) {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		t.Fatalf("pgtest: %v", err)
+	}
+	defer conn.Close(ctx)
+	// This session may itself have started read-only.
+	stmt := `ALTER DATABASE ` + pgdb.Ident(conn.Config().Database) + ` RESET default_transaction_read_only`
+	if on {
+		stmt = `ALTER DATABASE ` + pgdb.Ident(conn.Config().Database) + ` SET default_transaction_read_only = on`
+	}
+	for _, s := range []string{`SET default_transaction_read_only = off`, stmt} {
+		if _, err := conn.Exec(ctx, s); err != nil {
+			t.Fatalf("pgtest: %s: %v", s, err)
+		}
+	}
+}

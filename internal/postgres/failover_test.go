@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
@@ -18,25 +17,6 @@ import (
 // A database whose sessions start read-only stands in for a demoted primary:
 // writes fail with read_only_sql_transaction (25006), as on a node
 // pg_auto_failover turned into a standby.
-
-// setReadOnly makes new sessions of the database at dbURL read-only (on)
-// or writable again (off); sessions already open keep what they had.
-func setReadOnly(t *testing.T, dbURL string, on bool) {
-	t.Helper()
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, dbURL)
-	require.NoError(t, err)
-	defer conn.Close(ctx)
-	// This session may itself have started read-only.
-	_, err = conn.Exec(ctx, `SET default_transaction_read_only = off`)
-	require.NoError(t, err)
-	stmt := `ALTER DATABASE ` + pgx.Identifier{conn.Config().Database}.Sanitize() + ` RESET default_transaction_read_only`
-	if on {
-		stmt = `ALTER DATABASE ` + pgx.Identifier{conn.Config().Database}.Sanitize() + ` SET default_transaction_read_only = on`
-	}
-	_, err = conn.Exec(ctx, stmt)
-	require.NoError(t, err)
-}
 
 func writeActivity(ctx context.Context, store *postgres.Store) error {
 	return store.ActivityAdd(ctx, time.Now().UTC().Truncate(24*time.Hour), 1, "persist", 1, 1)
@@ -51,7 +31,7 @@ func TestReadOnlyPrimaryIsUnavailableAndItsConnectionsAreDropped(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	dbURL := pgtest.NewDatabase(t)
-	setReadOnly(t, dbURL, true)
+	pgtest.SetReadOnly(t, dbURL, true)
 	pool, err := postgres.Open(ctx, dbURL)
 	require.NoError(t, err)
 	defer pool.Close()
@@ -74,7 +54,7 @@ func TestReadOnlyPrimaryIsUnavailableAndItsConnectionsAreDropped(t *testing.T) {
 	require.Positive(t, be.RetryAfter)
 	require.Equal(t, backup.EUNAVAILABLE, backup.ErrorCode(store.Ready(ctx)))
 
-	setReadOnly(t, dbURL, false)
+	pgtest.SetReadOnly(t, dbURL, false)
 	require.NoError(t, writeActivity(ctx, store), "the pool handed out a connection opened while the node was read-only")
 	require.NoError(t, store.Ready(ctx))
 }
@@ -129,13 +109,13 @@ func TestMultiHostURLFindsTheWritableHost(t *testing.T) {
 
 	// No writable host left: new connections are refused by the URL's
 	// own rule, and the pool's old ones were read-write when made.
-	setReadOnly(t, dbURL, true)
+	pgtest.SetReadOnly(t, dbURL, true)
 	pool.Reset() // as after the old primary's connections broke
 	err = writeActivity(ctx, store)
 	require.Equal(t, backup.EUNAVAILABLE, backup.ErrorCode(err), "no writable host: %v", err)
 	require.Equal(t, backup.EUNAVAILABLE, backup.ErrorCode(store.Ready(ctx)))
 
-	setReadOnly(t, dbURL, false)
+	pgtest.SetReadOnly(t, dbURL, false)
 	require.NoError(t, writeActivity(ctx, store))
 }
 
