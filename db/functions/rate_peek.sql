@@ -6,17 +6,19 @@ CREATE OR REPLACE FUNCTION rate_peek(p_key text, p_now timestamptz, p_window_sec
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
     v_ahead double precision;
+    v_step double precision;
 BEGIN
     used := 0;
     retry_ms := 0;
     IF p_limit <= 0 THEN
         RETURN;
     END IF;
-    SELECT extract(epoch FROM greatest(r.tat, p_now) - p_now) INTO v_ahead FROM rate_limits AS r WHERE r.key = p_key;
+    SELECT date_part('epoch', greatest(r.tat, p_now) - p_now) INTO v_ahead FROM rate_limits AS r WHERE r.key = p_key;
     IF NOT FOUND THEN
         RETURN;
     END IF;
-    used := least(ceil(round((v_ahead * p_limit / p_window_seconds)::numeric, 6)), p_limit)::integer;
-    retry_ms := greatest(ceil((v_ahead + p_window_seconds::double precision / p_limit - p_window_seconds) * 1000), 0)::bigint;
+    v_step := rate_step(p_window_seconds, p_limit);
+    used := least(ceil(v_ahead / v_step - 0.000001), p_limit)::integer;
+    retry_ms := greatest(ceil((v_ahead + v_step - p_window_seconds) * 1000), 0)::bigint;
 END
 $$;

@@ -13,6 +13,7 @@ CREATE OR REPLACE FUNCTION rate_take(p_key text, p_now timestamptz, p_window_sec
                                      OUT wait_ms bigint, OUT used integer)
 LANGUAGE plpgsql AS $$
 DECLARE
+    v_step_s double precision;
     v_step interval;
     v_tat timestamptz;
     v_ahead double precision;
@@ -22,10 +23,10 @@ BEGIN
     IF p_limit <= 0 THEN
         RETURN;
     END IF;
-    -- timestamptz counts microseconds: a limit above one a microsecond is
-    -- one a microsecond. Arithmetic in double precision (date_part), not
-    -- numeric (extract): this runs for every counted request.
-    v_step := make_interval(secs => greatest(p_window_seconds::double precision / p_limit, 0.000001));
+    -- Arithmetic in double precision (date_part), not numeric (extract):
+    -- this runs for every counted request.
+    v_step_s := rate_step(p_window_seconds, p_limit);
+    v_step := make_interval(secs => v_step_s);
     INSERT INTO rate_limits AS r (key, tat)
     VALUES (p_key, p_now + v_step)
     ON CONFLICT (key) DO UPDATE SET tat = greatest(r.tat, p_now) + v_step
@@ -38,6 +39,6 @@ BEGIN
             MESSAGE = 'rate limit exceeded',
             DETAIL = json_build_object('limit', p_limit, 'retry_after_ms', wait_ms)::text;
     END IF;
-    used := least(ceil(v_ahead / date_part('epoch', v_step) - 0.000001), p_limit)::integer;
+    used := least(ceil(v_ahead / v_step_s - 0.000001), p_limit)::integer;
 END
 $$;
