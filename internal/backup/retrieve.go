@@ -113,7 +113,7 @@ func (s *Service) Retrieve(ctx context.Context, req RetrieveRequest, buf []byte)
 	if len(buf) == 0 {
 		return nil, errors.New("retrieve: empty buffer")
 	}
-	now := s.now()
+	now := s.clock.Now()
 	pinUntil := now.Add(s.maxStream + pinMargin)
 	limit := req.limit
 	for attempt := 1; ; attempt++ {

@@ -93,7 +93,6 @@ type Deletion struct {
 type Service struct {
 	store     ObjectStore
 	clock     Clock
-	now       func() time.Time
 	retain    int
 	paced     func(TenantID, time.Duration)
 	maxStream time.Duration // the longest a retrieve's reply may take
@@ -102,7 +101,7 @@ type Service struct {
 // NewService returns a Service over store that keeps the bytes of the newest
 // retain versions of each object, on clock.
 func NewService(store ObjectStore, clock Clock, retain int, opts ...Option) *Service {
-	s := &Service{store: store, clock: clock, now: clock.Now, retain: retain, paced: func(TenantID, time.Duration) {}, maxStream: defaultMaxStream}
+	s := &Service{store: store, clock: clock, retain: retain, paced: func(TenantID, time.Duration) {}, maxStream: defaultMaxStream}
 	for _, o := range opts {
 		o(s)
 	}
@@ -180,7 +179,7 @@ func (s *Service) Persist(ctx context.Context, p ParsedPersist, body []byte) (Pe
 		return PersistResult{}, err
 	}
 	limits := req.Tenant.writeLimits(node, req.Address)
-	res, err := s.store.PutObject(ctx, p.key, body, sum, s.now(), s.retain, limits)
+	res, err := s.store.PutObject(ctx, p.key, body, sum, s.clock.Now(), s.retain, limits)
 	var waited time.Duration
 	if err == nil && res.Wait > 0 {
 		// The node proved its key and is over its allowance: its turn is
@@ -192,7 +191,7 @@ func (s *Service) Persist(ctx context.Context, p ParsedPersist, body []byte) (Pe
 			return PersistResult{}, Errorf(EUNAVAILABLE, "request ended while waiting for its turn")
 		}
 		limits.NodePerMinute = 0
-		res, err = s.store.PutObject(ctx, p.key, body, sum, s.now(), s.retain, limits)
+		res, err = s.store.PutObject(ctx, p.key, body, sum, s.clock.Now(), s.retain, limits)
 	}
 	if err != nil {
 		return PersistResult{}, err
@@ -238,7 +237,7 @@ func (s *Service) DeleteAccount(ctx context.Context, tenant *Tenant, node NodeKe
 	if err != nil {
 		return Deletion{}, err
 	}
-	return s.store.DeleteObjects(ctx, tenant.ID, node, net, s.now())
+	return s.store.DeleteObjects(ctx, tenant.ID, node, net, s.clock.Now())
 }
 
 // History lists every version of an object for an operator.
@@ -272,7 +271,7 @@ func (s *Service) RestoreVersion(ctx context.Context, tenant *Tenant, nodeHex, n
 	if version < 1 {
 		return PutResult{}, Errorf(EINVALID, "version must be a positive integer")
 	}
-	res, err := s.store.RestoreVersion(ctx, key, version, s.now(), s.retain)
+	res, err := s.store.RestoreVersion(ctx, key, version, s.clock.Now(), s.retain)
 	if errors.Is(err, ErrNotFound) {
 		return PutResult{}, Errorf(ENOTFOUND, "no version %d of this backup", version)
 	}
@@ -299,7 +298,7 @@ func (s *Service) List(ctx context.Context, tenant *Tenant, node NodeKey, networ
 	if err != nil {
 		return Listing{}, err
 	}
-	keys, err := s.store.ListObjectKeys(ctx, tenant.ID, node, net, s.now(), tenant.readLimit(node))
+	keys, err := s.store.ListObjectKeys(ctx, tenant.ID, node, net, s.clock.Now(), tenant.readLimit(node))
 	if err != nil {
 		return Listing{}, err
 	}
