@@ -41,7 +41,6 @@ type App struct {
 	logger   *slog.Logger
 	clock    backup.Clock
 	metrics  *metrics.Metrics
-	now      func() time.Time
 	store    *postgres.Store
 	pool     *pgxpool.Pool
 	activity *activity.Recorder
@@ -148,7 +147,6 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, clock back
 		logger:   logger,
 		clock:    clock,
 		metrics:  m,
-		now:      now,
 		store:    store,
 		pool:     pool,
 		activity: rec,
@@ -299,7 +297,7 @@ func (a *App) housekeep(ctx context.Context) {
 		if time.Since(lastHourly) >= time.Hour {
 			sweep = postgres.Sweep{Retain: int(a.cfg.RetainVersions), UploadHistoryDays: int(a.cfg.UploadHistoryDays)}
 		}
-		sw, err := a.store.Housekeep(ctx, a.now(), sweep)
+		sw, err := a.store.Housekeep(ctx, a.clock.Now(), sweep)
 		if err != nil {
 			if ctx.Err() == nil {
 				a.logger.Warn("housekeeping failed", "error", err)
