@@ -207,3 +207,43 @@ type UploadHash struct {
 	Digest pgtype.UUID
 	Day    int32
 }
+
+type VssObject struct {
+	UserID    int64
+	StoreID   string
+	Key       string
+	Value     []byte
+	Size      int64
+	Version   int64
+	Revision  int64
+	Seq       *int64
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+type VssRefusal struct {
+	TenantID  int64
+	UserToken string
+	Day       time.Time
+	Kind      string
+	Count     int64
+	LastAt    time.Time
+}
+
+type VssUser struct {
+	ID        int64
+	TenantID  int64
+	UserToken string
+	Bytes     int64
+	Objects   int32
+	FirstSeen time.Time
+	LastWrite *time.Time
+}
+
+type VssUserQuota struct {
+	TenantID     int64
+	UserToken    string
+	QuotaBytes   *int64
+	QuotaObjects *int32
+	UpdatedAt    time.Time
+}

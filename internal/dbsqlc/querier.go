@@ -155,6 +155,30 @@ type Querier interface {
 	// One usage check at a time across replicas and the CLI: a repair adds the
 	// differences a check read, so two at once would add them twice.
 	UsageCheckLock(ctx context.Context) error
+	// One page of listKeyVersions in one statement, so the global version and
+	// the keys come from one snapshot, and counted against @rate_key in the
+	// same round trip (the preserved side of the LEFT JOINs: one row with found
+	// false when the page is empty). Keys that begin with @prefix (compared as
+	// characters: no pattern), newest created first, below seq @before when
+	// @paged; global_version is the stored row's version (NULL when there is
+	// none) and the row itself is never listed.
+	VSSKeyList(ctx context.Context, arg VSSKeyListParams) ([]VSSKeyListRow, error)
+	// @length bytes of a value from byte @start (1 is the first), reading only
+	// the TOAST chunks they lie in (the value is stored EXTERNAL), and only if
+	// the row is still the one VSSObjectOpen read (same seq and revision): no
+	// row when it was written or deleted since.
+	VSSObjectChunk(ctx context.Context, arg VSSObjectChunkParams) ([]byte, error)
+	// A getObject's first read, in one round trip that also counts the read
+	// against @rate_key (rate_count is the preserved side of the LEFT JOIN, so a
+	// read of a missing key is counted too): the key's version and size, and
+	// its first @chunk_bytes bytes (all of a value of at most that size). seq
+	// and revision name this value for the chunks read after it.
+	VSSObjectOpen(ctx context.Context, arg VSSObjectOpenParams) (VSSObjectOpenRow, error)
+	// One round trip: every rule of a VSS write is in db/functions/vss_put.sql.
+	VSSPut(ctx context.Context, arg VSSPutParams) (VSSPutRow, error)
+	// @day is the UTC date of @now.
+	VSSRefusalRecord(ctx context.Context, arg VSSRefusalRecordParams) error
+	VSSRefusalsSince(ctx context.Context, arg VSSRefusalsSinceParams) ([]VSSRefusalsSinceRow, error)
 	// Deletes versions beyond @retain per object, at most @max_rows at a time.
 	// persist_object prunes each object it writes; this catches versions a
 	// streaming retrieve had pinned, and objects that stopped being written

@@ -1,0 +1,77 @@
+-- +goose Up
+
+-- LDK's Versioned Storage Service (VSS) beside the v1 protocol, on the same
+-- store design: a usage row per user, locked and counted by every write in
+-- the write's own transaction (db/functions/vss_put.sql), so concurrent
+-- writes never take a user past its quota and usage always equals what is
+-- stored; the operator's per-user quotas win over the tenant's, which win
+-- over the server's.
+
+-- A VSS user is a tenant's user token: the signature authorizer's public
+-- key (hex, as sent) or a JWT's subject. Its row is created by its first
+-- write and kept (like node_usage) so its id stays stable; bytes are the
+-- sum of its values' sizes, objects its keys (the global_version rows
+-- included: they are rows like any other).
+CREATE TABLE vss_users (
+    id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    tenant_id   bigint NOT NULL REFERENCES tenants (id),
+    user_token  text NOT NULL CHECK (length(user_token) BETWEEN 1 AND 120),
+    bytes       bigint NOT NULL DEFAULT 0 CHECK (bytes >= 0),
+    objects     integer NOT NULL DEFAULT 0 CHECK (objects >= 0),
+    first_seen  timestamptz NOT NULL,
+    last_write  timestamptz,
+    UNIQUE (tenant_id, user_token)
+);
+
+-- An operator's per-user quotas; NULL: the tenant's, else the server's.
+CREATE TABLE vss_user_quotas (
+    tenant_id     bigint NOT NULL REFERENCES tenants (id),
+    user_token    text NOT NULL,
+    quota_bytes   bigint CHECK (quota_bytes > 0),
+    quota_objects integer CHECK (quota_objects > 0),
+    updated_at    timestamptz NOT NULL,
+    PRIMARY KEY (tenant_id, user_token)
+);
+
+-- One row per key of a user's store, as the reference keeps them. version
+-- is the protocol's; revision counts every write of the row, so a read in
+-- chunks can tell that the value changed under it (a blind write keeps
+-- version 1). seq numbers rows in the order they were created: lists run
+-- newest first and page by it. Limits as the reference's columns: store_id
+-- up to 120 characters (may be empty), key up to 600.
+CREATE TABLE vss_objects (
+    user_id     bigint NOT NULL REFERENCES vss_users (id),
+    store_id    text NOT NULL CHECK (length(store_id) <= 120),
+    key         text NOT NULL CHECK (length(key) <= 600),
+    value       bytea NOT NULL,
+    size        bigint NOT NULL,
+    version     bigint NOT NULL,
+    revision    bigint NOT NULL DEFAULT 1,
+    seq         bigint GENERATED ALWAYS AS IDENTITY,
+    created_at  timestamptz NOT NULL,
+    updated_at  timestamptz NOT NULL,
+    PRIMARY KEY (user_id, store_id, key)
+);
+-- Uncompressed out of line, as v1's payloads: a read of a large value in
+-- chunks (substring) reads only the TOAST chunks it needs, and clients
+-- encrypt their values, so compression would only cost CPU.
+ALTER TABLE vss_objects ALTER COLUMN value SET STORAGE EXTERNAL;
+CREATE INDEX vss_objects_list ON vss_objects (user_id, store_id, seq DESC) INCLUDE (key, version);
+
+-- Refusals of a user's own requests (quota, rate, new users of its
+-- address), one row per user, day and kind, as node_refusals for v1 nodes.
+CREATE TABLE vss_refusals (
+    tenant_id   bigint NOT NULL REFERENCES tenants (id),
+    user_token  text NOT NULL,
+    day         date NOT NULL,
+    kind        text NOT NULL,
+    count       bigint NOT NULL,
+    last_at     timestamptz NOT NULL,
+    PRIMARY KEY (tenant_id, user_token, day, kind)
+);
+
+-- +goose Down
+DROP TABLE vss_refusals;
+DROP TABLE vss_objects;
+DROP TABLE vss_user_quotas;
+DROP TABLE vss_users;

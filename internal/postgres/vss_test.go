@@ -1,0 +1,112 @@
+package postgres_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/require"
+
+	"ldkbackup/internal/backup"
+	"ldkbackup/internal/pgtest"
+	"ldkbackup/internal/postgres"
+	"ldkbackup/internal/vss"
+	"ldkbackup/internal/vsspb"
+)
+
+func vssUser(token string) vss.User {
+	return vss.User{Tenant: &backup.Tenant{ID: 1, Slug: backup.DefaultTenantSlug}, Token: token}
+}
+
+func kv(key, value string, version int64) *vsspb.KeyValue {
+	return &vsspb.KeyValue{Key: key, Value: []byte(value), Version: version}
+}
+
+// TestVSSUsageIsExactUnderConcurrentWrites: writes of one user from many
+// connections at once (inserts, blind overwrites of other sizes, deletes,
+// and requests that conflict and change nothing) leave its usage row equal
+// to what it stores, and never take it past its objects quota.
+func TestVSSUsageIsExactUnderConcurrentWrites(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool, _ := pgtest.NewPool(t)
+	store := postgres.NewStore(pool)
+	u := vssUser("concurrent")
+	now := time.Now()
+	limits := backup.WriteLimits{QuotaBytes: 1 << 30, QuotaObjects: 40}
+
+	var wg sync.WaitGroup
+	for w := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 30 {
+				key := fmt.Sprintf("k%d", (w+i)%6)
+				var write vss.Write
+				switch i % 4 {
+				case 0:
+					write = vss.Write{StoreID: "s", Puts: []*vsspb.KeyValue{kv(key, "v", 0)}}
+				case 1:
+					write = vss.Write{StoreID: "s", Puts: []*vsspb.KeyValue{kv(key, fmt.Sprintf("%0*d", i*3, 0), -1)}}
+				case 2:
+					write = vss.Write{StoreID: "s", Deletes: []*vsspb.KeyValue{kv(key, "", -1)}, MissingOK: true}
+				case 3:
+					// A put that conflicts (version 7 never matches) after
+					// an insert: nothing of it stays.
+					write = vss.Write{StoreID: "s", Puts: []*vsspb.KeyValue{kv(key+"x", "big", -1), kv(key, "v", 7)}}
+				}
+				_, err := store.PutVSS(ctx, u, write, now, limits)
+				if err != nil {
+					code := backup.ErrorCode(err)
+					require.Contains(t, []string{backup.ECONFLICT, backup.EQUOTA}, code, "%v", err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+
+	checkVSSUsage(t, pool, u.Token)
+	var xKeys int
+	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM vss_objects WHERE key LIKE '%x'`).Scan(&xKeys))
+	require.Zero(t, xKeys, "a request that conflicts leaves none of its items")
+
+	// New keys at once against an objects quota with room for 5: exactly 5
+	// are stored.
+	var objects int64
+	require.NoError(t, pool.QueryRow(ctx, `SELECT objects FROM vss_users WHERE user_token = $1`, u.Token).Scan(&objects))
+	limits.QuotaObjects = objects + 5
+	var mu sync.Mutex
+	stored := 0
+	for w := range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := store.PutVSS(ctx, u, vss.Write{StoreID: "q", Puts: []*vsspb.KeyValue{kv(fmt.Sprint("new", w), "v", 0)}}, now, limits)
+			if err == nil {
+				mu.Lock()
+				stored++
+				mu.Unlock()
+				return
+			}
+			require.Equal(t, backup.EQUOTA, backup.ErrorCode(err), "%v", err)
+		}()
+	}
+	wg.Wait()
+	require.Equal(t, 5, stored)
+	checkVSSUsage(t, pool, u.Token)
+}
+
+// checkVSSUsage asserts that a user's recorded usage equals what it stores.
+func checkVSSUsage(t *testing.T, pool *pgxpool.Pool, token string) {
+	t.Helper()
+	var recBytes, storedBytes, recObjects, storedObjects int64
+	require.NoError(t, pool.QueryRow(context.Background(), `
+		SELECT u.bytes, u.objects, coalesce(sum(o.size), 0), count(o.key)
+		FROM vss_users AS u LEFT JOIN vss_objects AS o ON o.user_id = u.id
+		WHERE u.user_token = $1 GROUP BY u.id`, token).Scan(&recBytes, &recObjects, &storedBytes, &storedObjects))
+	require.Equal(t, storedBytes, recBytes, "bytes")
+	require.Equal(t, storedObjects, recObjects, "objects")
+}
