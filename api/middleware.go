@@ -121,7 +121,7 @@ func eventOf(c *gin.Context, route string, status int) string {
 			return backup.EventPersist
 		}
 	case http.StatusUnauthorized:
-		if is("/persist") || is("/auth/challenge") || is("/auth/response") {
+		if is("/persist") || is("/auth/challenge") || is("/auth/response") || c.GetBool(ctxVSS) {
 			return backup.EventSignatureFailure
 		}
 	}
@@ -221,8 +221,9 @@ func unproven(c *gin.Context) bool {
 	case http.StatusUnauthorized:
 		return true
 	case http.StatusBadRequest, http.StatusRequestEntityTooLarge, http.StatusUnsupportedMediaType:
-		_, proven := c.Get(ctxNode)
-		return !proven
+		_, node := c.Get(ctxNode)
+		_, user := c.Get(ctxVSSUser)
+		return !node && !user
 	}
 	return false
 }

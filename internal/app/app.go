@@ -26,6 +26,7 @@ import (
 	"ldkbackup/internal/metrics"
 	"ldkbackup/internal/postgres"
 	"ldkbackup/internal/tenant"
+	"ldkbackup/internal/vss"
 )
 
 // Version is reported by /v1/status; set at build time with -ldflags.
@@ -59,11 +60,27 @@ type App struct {
 	closeErr  error
 }
 
+// Option changes how New assembles the server.
+type Option func(*options)
+
+type options struct {
+	vssAuth api.VSSAuthorizers
+}
+
+// WithVSSAuthorizers replaces how each tenant's VSS authorizer is found.
+func WithVSSAuthorizers(f api.VSSAuthorizers) Option {
+	return func(o *options) { o.vssAuth = f }
+}
+
 // New connects to the database, migrates it when configured to, and builds
 // the HTTP servers. clock is the time every rule uses, and what a paced
 // persist waits on.
-func New(ctx context.Context, cfg config.Config, logger *slog.Logger, clock backup.Clock) (*App, error) {
+func New(ctx context.Context, cfg config.Config, logger *slog.Logger, clock backup.Clock, opts ...Option) (*App, error) {
 	now := clock.Now
+	o := options{vssAuth: noVSSAuth}
+	for _, opt := range opts {
+		opt(&o)
+	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -116,12 +133,14 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, clock back
 
 	m := metrics.New(pool)
 	rec := activity.NewRecorder(store, now, logger)
+	paced := func(t backup.TenantID, d time.Duration) {
+		m.Paced(d)
+		rec.Add(t, backup.EventPaced, 0)
+	}
 	router, err := api.NewRouter(api.Deps{
-		Backup: backup.NewService(store, clock, int(cfg.RetainVersions), backup.WithMaxStream(cfg.WriteTimeout),
-			backup.WithPaced(func(t backup.TenantID, d time.Duration) {
-				m.Paced(d)
-				rec.Add(t, backup.EventPaced, 0)
-			})),
+		Backup:         backup.NewService(store, clock, int(cfg.RetainVersions), backup.WithMaxStream(cfg.WriteTimeout), backup.WithPaced(paced)),
+		VSS:            vss.NewService(store, clock, paced),
+		VSSAuth:        o.vssAuth,
 		Auth:           auth.NewService(store, now, cfg.TimestampWindow, cfg.CacheTTL),
 		Tenants:        tenants,
 		Limiter:        limits.NewLimiter(store, now, cfg.CacheTTL),
@@ -369,4 +388,10 @@ func (a *App) close() error {
 	a.pool.Close()
 	a.logger.Info("stopped", "took_ms", time.Since(start).Milliseconds())
 	return err
+}
+
+// noVSSAuth refuses every VSS request: the VSS authorizers are not wired
+// yet.
+func noVSSAuth(context.Context, *backup.Tenant) (api.VSSAuthorizer, error) {
+	return nil, backup.Errorf(backup.EUNAUTHORIZED, "VSS authentication is not configured on this server")
 }

@@ -233,7 +233,7 @@ func (h *harness) startReplica() string {
 func (h *harness) startApp() *app.App {
 	h.t.Helper()
 	logger := slog.New(slog.NewJSONHandler(h.logs, nil))
-	a, err := app.New(context.Background(), h.cfg, logger, h.clock)
+	a, err := app.New(context.Background(), h.cfg, logger, h.clock, app.WithVSSAuthorizers(testVSSAuthorizers))
 	require.NoError(h.t, err)
 	require.NoError(h.t, a.Start())
 	h.t.Cleanup(func() { _ = a.Close() })
@@ -296,6 +296,9 @@ func (h *harness) snapshot() string {
 		`SELECT challenge, tenant_id, node_key, created_at, expires_at FROM auth_challenges ORDER BY challenge`,
 		`SELECT token_hash, tenant_id, node_key, created_at, expires_at FROM auth_sessions ORDER BY token_hash`,
 		`SELECT id, slug, name, created_at, disabled_at FROM tenants ORDER BY id`,
+		`SELECT id, tenant_id, user_token, bytes, objects, first_seen, last_write FROM vss_users ORDER BY id`,
+		`SELECT user_id, store_id, key, md5(value), size, version, revision, seq, created_at, updated_at FROM vss_objects ORDER BY user_id, store_id, key`,
+		`SELECT tenant_id, user_token, quota_bytes, quota_objects, updated_at FROM vss_user_quotas ORDER BY tenant_id, user_token`,
 	} {
 		rows, err := h.pool.Query(context.Background(), q)
 		require.NoError(h.t, err)

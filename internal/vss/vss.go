@@ -31,6 +31,11 @@ const (
 	MaxUserTokenChars = 120
 )
 
+// ENOSUCHKEY is the error code of a getObject of a key that does not exist:
+// the only refusal the protocol answers with NO_SUCH_KEY (a client reads it
+// as "never written", so nothing else may share it).
+const ENOSUCHKEY = "no_such_key"
+
 // GlobalVersionKey is the key under which a store's global version is kept:
 // a row like any other, hidden from lists.
 const GlobalVersionKey = "global_version"
@@ -277,7 +282,7 @@ func (s *Service) Get(ctx context.Context, u User, req *vsspb.GetObjectRequest, 
 		return newValue(s.store, OpenedValue{ID: ValueID{Key: GlobalVersionKey}}, buf), nil
 	}
 	if backup.ErrorCode(err) == backup.ENOTFOUND {
-		return nil, backup.Errorf(backup.ENOTFOUND, "Requested key not found.")
+		return nil, backup.Errorf(ENOSUCHKEY, "Requested key not found.")
 	}
 	if err != nil {
 		return nil, err
