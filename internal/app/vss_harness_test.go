@@ -6,8 +6,10 @@ import (
 	"encoding/hex"
 	"net/http"
 	"strings"
+	"testing"
 
 	"github.com/stretchr/testify/require"
+	"google.golang.org/protobuf/proto"
 
 	"ldkbackup/api"
 	"ldkbackup/internal/backup"
@@ -107,6 +109,31 @@ func (u *vssUser) list(token *string, size *int32, prefix *string) *vsspb.ListKe
 	resp, err := u.c.ListKeyVersions(context.Background(), &vsspb.ListKeyVersionsRequest{StoreId: u.store, PageToken: token, PageSize: size, KeyPrefix: prefix})
 	require.NoError(u.h.t, err)
 	return resp
+}
+
+// raw sends body to a VSS path of the harness as a client might, with the
+// user's authorization, and returns the answer.
+func (u *vssUser) raw(path string, header map[string]string, body []byte) response {
+	u.h.t.Helper()
+	hdr := map[string]string{"Authorization": "Test " + u.token, "Content-Type": "application/octet-stream"}
+	for k, v := range header {
+		hdr[k] = v
+	}
+	return u.h.do(http.MethodPost, path, hdr, body)
+}
+
+// requireVSSError asserts a VSS refusal: the status, the protocol header and
+// a decodable ErrorResponse with code.
+func (r response) requireVSSError(t testing.TB, status int, code vsspb.ErrorCode) string {
+	t.Helper()
+	require.Equal(t, status, r.status, "body: %q", r.body)
+	require.Equal(t, "0", r.header.Get("vss-protocol-version"))
+	require.Equal(t, "application/octet-stream", r.header.Get("Content-Type"))
+	var e vsspb.ErrorResponse
+	require.NoError(t, proto.Unmarshal(r.body, &e), "error body must be an ErrorResponse: %q", r.body)
+	require.Equal(t, code, e.ErrorCode, "message: %s", e.Message)
+	require.NotEmpty(t, e.Message)
+	return e.Message
 }
 
 func i64(v int64) *int64   { return &v }
