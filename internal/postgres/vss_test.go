@@ -1,6 +1,7 @@
 package postgres_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"sync"
@@ -109,4 +110,44 @@ func checkVSSUsage(t *testing.T, pool *pgxpool.Pool, token string) {
 		WHERE u.user_token = $1 GROUP BY u.id`, token).Scan(&recBytes, &recObjects, &storedBytes, &storedObjects))
 	require.Equal(t, storedBytes, recBytes, "bytes")
 	require.Equal(t, storedObjects, recObjects, "objects")
+}
+
+// TestVSSChunksBelongToTheValueFirstRead: a value read in chunks is read
+// only while the key holds it: a write of the key (even a blind one, which
+// keeps version 1) or a delete and a new write (a new row, also at version
+// 1) stops the read instead of mixing two values.
+func TestVSSChunksBelongToTheValueFirstRead(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool, _ := pgtest.NewPool(t)
+	store := postgres.NewStore(pool)
+	u := vssUser("reader")
+	now := time.Now()
+	put := func(w vss.Write) {
+		_, err := store.PutVSS(ctx, u, w, now, backup.WriteLimits{})
+		require.NoError(t, err)
+	}
+	value := func(b byte) []byte { return bytes.Repeat([]byte{b}, 10_000) }
+	put(vss.Write{Puts: []*vsspb.KeyValue{{Key: "k", Value: value('a'), Version: -1}}})
+
+	for _, change := range []vss.Write{
+		{Deletes: []*vsspb.KeyValue{{Key: "k", Version: -1}}}, // first: the new row has revision 1 too
+		{Puts: []*vsspb.KeyValue{{Key: "k", Value: value('b'), Version: -1}}},
+	} {
+		buf := make([]byte, 4096)
+		v, err := store.OpenVSSValue(ctx, u, "", "k", now, backup.ReadLimit{}, buf)
+		require.NoError(t, err)
+		require.EqualValues(t, 10_000, v.Size)
+		require.Len(t, v.Head, 4096)
+		chunk, err := store.ReadVSSChunk(ctx, v.ID, 4096, buf)
+		require.NoError(t, err)
+		require.Equal(t, v.Head[:1], chunk[:1], "a chunk of the same value")
+
+		put(change)
+		if len(change.Deletes) > 0 {
+			put(vss.Write{Puts: []*vsspb.KeyValue{{Key: "k", Value: value('c'), Version: 0}}})
+		}
+		_, err = store.ReadVSSChunk(ctx, v.ID, 8192, buf)
+		require.ErrorIs(t, err, vss.ErrValueChanged)
+	}
 }
