@@ -70,7 +70,48 @@ CREATE TABLE vss_refusals (
     PRIMARY KEY (tenant_id, user_token, day, kind)
 );
 
+-- What operators did to a user's data (server vss delete), as audit_log
+-- records it for v1 nodes.
+CREATE TABLE vss_audit_log (
+    id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    tenant_id   bigint NOT NULL REFERENCES tenants (id),
+    user_token  text NOT NULL,
+    action      text NOT NULL,
+    detail      jsonb NOT NULL DEFAULT '{}',
+    created_at  timestamptz NOT NULL
+);
+CREATE INDEX vss_audit_log_user ON vss_audit_log (tenant_id, user_token, created_at);
+
+-- One row per VSS user that ever wrote: its usage against its quotas (its
+-- own, else the tenant's, else the server's, as vss_put applies them).
+CREATE VIEW reporting.vss_users AS
+SELECT x.tenant, x.user_token,
+       coalesce((SELECT count(DISTINCT o.store_id) FROM vss_objects AS o WHERE o.user_id = x.id), 0) AS stores,
+       x.objects, x.bytes, x.first_seen, x.last_write, x.quota_bytes, x.quota_objects,
+       round(100.0 * x.bytes / nullif(x.quota_bytes, 0), 1) AS quota_bytes_pct,
+       round(100.0 * x.objects / nullif(x.quota_objects, 0), 1) AS quota_objects_pct
+FROM (
+    SELECT u.id, t.slug AS tenant, u.user_token, u.objects::bigint AS objects, u.bytes, u.first_seen, u.last_write,
+           coalesce(q.quota_bytes, t.quota_bytes, (SELECT value FROM server_settings WHERE key = 'quota_bytes')) AS quota_bytes,
+           coalesce(q.quota_objects::bigint, t.quota_objects, (SELECT value FROM server_settings WHERE key = 'quota_objects')) AS quota_objects
+    FROM vss_users AS u
+    JOIN tenants AS t ON t.id = u.tenant_id
+    LEFT JOIN vss_user_quotas AS q ON q.tenant_id = u.tenant_id AND q.user_token = u.user_token
+) AS x;
+
+-- +goose StatementBegin
+DO $$
+BEGIN
+    IF EXISTS (SELECT FROM pg_roles WHERE rolname = 'reporting') THEN
+        GRANT SELECT ON reporting.vss_users TO reporting;
+    END IF;
+END
+$$;
+-- +goose StatementEnd
+
 -- +goose Down
+DROP VIEW reporting.vss_users;
+DROP TABLE vss_audit_log;
 DROP TABLE vss_refusals;
 DROP TABLE vss_objects;
 DROP TABLE vss_user_quotas;

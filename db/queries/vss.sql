@@ -82,3 +82,68 @@ FROM vss_refusals
 WHERE tenant_id = @tenant_id AND user_token = @user_token AND day >= @since::date
 GROUP BY kind
 ORDER BY kind;
+
+-- name: VSSUserGet :one
+SELECT id, bytes, objects, first_seen, last_write
+FROM vss_users
+WHERE tenant_id = @tenant_id AND user_token = @user_token;
+
+-- name: VSSUserLock :one
+-- Takes the user's row lock, which every write of the user takes first
+-- (vss_put), so what follows in the transaction sees all of its writes.
+SELECT id FROM vss_users
+WHERE tenant_id = @tenant_id AND user_token = @user_token
+FOR UPDATE;
+
+-- name: VSSUserStores :many
+SELECT store_id, count(*)::bigint AS keys, coalesce(sum(size), 0)::bigint AS bytes, max(updated_at)::timestamptz AS last_write
+FROM vss_objects
+WHERE user_id = @user_id
+GROUP BY store_id
+ORDER BY store_id;
+
+-- name: VSSUserKeys :many
+-- A user's keys, by store and newest created first; the global version's
+-- row too, which an operator may want to see.
+SELECT store_id, key, version, size, created_at, updated_at
+FROM vss_objects
+WHERE user_id = @user_id AND (NOT @one_store::boolean OR store_id = @store_id)
+ORDER BY store_id, seq DESC
+LIMIT @max_rows;
+
+-- name: VSSUserDeleteObjects :one
+-- Deletes a user's keys (of one store with @one_store) and lowers its usage
+-- by exactly what the DELETE removed, in one statement; the caller holds
+-- the user's lock (VSSUserLock).
+WITH gone AS (
+    DELETE FROM vss_objects AS o
+    WHERE o.user_id = @user_id AND (NOT @one_store::boolean OR o.store_id = @store_id)
+    RETURNING o.size
+), totals AS (
+    SELECT count(*)::bigint AS objects, coalesce(sum(size), 0)::bigint AS bytes FROM gone
+), lowered AS (
+    UPDATE vss_users AS u
+    SET bytes = u.bytes - t.bytes, objects = u.objects - t.objects::integer
+    FROM totals AS t
+    WHERE u.id = @user_id
+    RETURNING u.id
+)
+SELECT t.objects, t.bytes FROM totals AS t;
+
+-- name: VSSAuditInsert :exec
+INSERT INTO vss_audit_log (tenant_id, user_token, action, detail, created_at)
+VALUES (@tenant_id, @user_token, @action, @detail, @now);
+
+-- name: VSSQuotaGet :one
+SELECT quota_bytes, quota_objects, updated_at
+FROM vss_user_quotas
+WHERE tenant_id = @tenant_id AND user_token = @user_token;
+
+-- name: VSSQuotaSet :exec
+INSERT INTO vss_user_quotas (tenant_id, user_token, quota_bytes, quota_objects, updated_at)
+VALUES (@tenant_id, @user_token, sqlc.narg(quota_bytes), sqlc.narg(quota_objects), @now)
+ON CONFLICT (tenant_id, user_token) DO UPDATE
+SET quota_bytes = excluded.quota_bytes, quota_objects = excluded.quota_objects, updated_at = excluded.updated_at;
+
+-- name: VSSQuotaClear :exec
+DELETE FROM vss_user_quotas WHERE tenant_id = @tenant_id AND user_token = @user_token;

@@ -174,6 +174,20 @@ type ReportingTenant struct {
 	NodesPersisted7d   int64
 }
 
+type ReportingVssUser struct {
+	Tenant          string
+	UserToken       string
+	Stores          interface{}
+	Objects         int64
+	Bytes           int64
+	FirstSeen       time.Time
+	LastWrite       *time.Time
+	QuotaBytes      *int64
+	QuotaObjects    *int64
+	QuotaBytesPct   pgtype.Numeric
+	QuotaObjectsPct pgtype.Numeric
+}
+
 type ServerSetting struct {
 	Key       string
 	Value     int64
@@ -206,6 +220,15 @@ type UploadHash struct {
 	NodeID int64
 	Digest pgtype.UUID
 	Day    int32
+}
+
+type VssAuditLog struct {
+	ID        int64
+	TenantID  int64
+	UserToken string
+	Action    string
+	Detail    []byte
+	CreatedAt time.Time
 }
 
 type VssObject struct {

@@ -127,6 +127,8 @@ type Querier interface {
 	// Nodes with channel monitors and no persist since @since.
 	ReportStaleNodes(ctx context.Context, arg ReportStaleNodesParams) ([]ReportStaleNodesRow, error)
 	ReportTenants(ctx context.Context, tenant string) ([]ReportTenantsRow, error)
+	// VSS users that wrote since @since (NULL: all).
+	ReportVSSUsers(ctx context.Context, arg ReportVSSUsersParams) ([]ReportVSSUsersRow, error)
 	// Consumes a live challenge and opens a session for its node in one
 	// statement: a challenge yields at most one token, even under concurrent
 	// responses. No row means the challenge was already used or has expired, and
@@ -155,6 +157,7 @@ type Querier interface {
 	// One usage check at a time across replicas and the CLI: a repair adds the
 	// differences a check read, so two at once would add them twice.
 	UsageCheckLock(ctx context.Context) error
+	VSSAuditInsert(ctx context.Context, arg VSSAuditInsertParams) error
 	// One page of listKeyVersions in one statement, so the global version and
 	// the keys come from one snapshot, and counted against @rate_key in the
 	// same round trip (the preserved side of the LEFT JOINs: one row with found
@@ -176,9 +179,24 @@ type Querier interface {
 	VSSObjectOpen(ctx context.Context, arg VSSObjectOpenParams) (VSSObjectOpenRow, error)
 	// One round trip: every rule of a VSS write is in db/functions/vss_put.sql.
 	VSSPut(ctx context.Context, arg VSSPutParams) (VSSPutRow, error)
+	VSSQuotaClear(ctx context.Context, arg VSSQuotaClearParams) error
+	VSSQuotaGet(ctx context.Context, arg VSSQuotaGetParams) (VSSQuotaGetRow, error)
+	VSSQuotaSet(ctx context.Context, arg VSSQuotaSetParams) error
 	// @day is the UTC date of @now.
 	VSSRefusalRecord(ctx context.Context, arg VSSRefusalRecordParams) error
 	VSSRefusalsSince(ctx context.Context, arg VSSRefusalsSinceParams) ([]VSSRefusalsSinceRow, error)
+	// Deletes a user's keys (of one store with @one_store) and lowers its usage
+	// by exactly what the DELETE removed, in one statement; the caller holds
+	// the user's lock (VSSUserLock).
+	VSSUserDeleteObjects(ctx context.Context, arg VSSUserDeleteObjectsParams) (VSSUserDeleteObjectsRow, error)
+	VSSUserGet(ctx context.Context, arg VSSUserGetParams) (VSSUserGetRow, error)
+	// A user's keys, by store and newest created first; the global version's
+	// row too, which an operator may want to see.
+	VSSUserKeys(ctx context.Context, arg VSSUserKeysParams) ([]VSSUserKeysRow, error)
+	// Takes the user's row lock, which every write of the user takes first
+	// (vss_put), so what follows in the transaction sees all of its writes.
+	VSSUserLock(ctx context.Context, arg VSSUserLockParams) (int64, error)
+	VSSUserStores(ctx context.Context, userID int64) ([]VSSUserStoresRow, error)
 	// Deletes versions beyond @retain per object, at most @max_rows at a time.
 	// persist_object prunes each object it writes; this catches versions a
 	// streaming retrieve had pinned, and objects that stopped being written

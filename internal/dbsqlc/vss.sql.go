@@ -10,6 +10,30 @@ import (
 	"time"
 )
 
+const vSSAuditInsert = `-- name: VSSAuditInsert :exec
+INSERT INTO vss_audit_log (tenant_id, user_token, action, detail, created_at)
+VALUES ($1, $2, $3, $4, $5)
+`
+
+type VSSAuditInsertParams struct {
+	TenantID  int64
+	UserToken string
+	Action    string
+	Detail    []byte
+	Now       time.Time
+}
+
+func (q *Queries) VSSAuditInsert(ctx context.Context, arg VSSAuditInsertParams) error {
+	_, err := q.db.Exec(ctx, vSSAuditInsert,
+		arg.TenantID,
+		arg.UserToken,
+		arg.Action,
+		arg.Detail,
+		arg.Now,
+	)
+	return err
+}
+
 const vSSKeyList = `-- name: VSSKeyList :many
 SELECT coalesce(r.found, false)::boolean AS found,
        coalesce(r.key, '')::text AS key,
@@ -269,6 +293,70 @@ func (q *Queries) VSSPut(ctx context.Context, arg VSSPutParams) (VSSPutRow, erro
 	return i, err
 }
 
+const vSSQuotaClear = `-- name: VSSQuotaClear :exec
+DELETE FROM vss_user_quotas WHERE tenant_id = $1 AND user_token = $2
+`
+
+type VSSQuotaClearParams struct {
+	TenantID  int64
+	UserToken string
+}
+
+func (q *Queries) VSSQuotaClear(ctx context.Context, arg VSSQuotaClearParams) error {
+	_, err := q.db.Exec(ctx, vSSQuotaClear, arg.TenantID, arg.UserToken)
+	return err
+}
+
+const vSSQuotaGet = `-- name: VSSQuotaGet :one
+SELECT quota_bytes, quota_objects, updated_at
+FROM vss_user_quotas
+WHERE tenant_id = $1 AND user_token = $2
+`
+
+type VSSQuotaGetParams struct {
+	TenantID  int64
+	UserToken string
+}
+
+type VSSQuotaGetRow struct {
+	QuotaBytes   *int64
+	QuotaObjects *int32
+	UpdatedAt    time.Time
+}
+
+func (q *Queries) VSSQuotaGet(ctx context.Context, arg VSSQuotaGetParams) (VSSQuotaGetRow, error) {
+	row := q.db.QueryRow(ctx, vSSQuotaGet, arg.TenantID, arg.UserToken)
+	var i VSSQuotaGetRow
+	err := row.Scan(&i.QuotaBytes, &i.QuotaObjects, &i.UpdatedAt)
+	return i, err
+}
+
+const vSSQuotaSet = `-- name: VSSQuotaSet :exec
+INSERT INTO vss_user_quotas (tenant_id, user_token, quota_bytes, quota_objects, updated_at)
+VALUES ($1, $2, $3, $4, $5)
+ON CONFLICT (tenant_id, user_token) DO UPDATE
+SET quota_bytes = excluded.quota_bytes, quota_objects = excluded.quota_objects, updated_at = excluded.updated_at
+`
+
+type VSSQuotaSetParams struct {
+	TenantID     int64
+	UserToken    string
+	QuotaBytes   *int64
+	QuotaObjects *int32
+	Now          time.Time
+}
+
+func (q *Queries) VSSQuotaSet(ctx context.Context, arg VSSQuotaSetParams) error {
+	_, err := q.db.Exec(ctx, vSSQuotaSet,
+		arg.TenantID,
+		arg.UserToken,
+		arg.QuotaBytes,
+		arg.QuotaObjects,
+		arg.Now,
+	)
+	return err
+}
+
 const vSSRefusalRecord = `-- name: VSSRefusalRecord :exec
 INSERT INTO vss_refusals (tenant_id, user_token, day, kind, count, last_at)
 VALUES ($1, $2, $3::date, $4, 1, $5)
@@ -326,6 +414,194 @@ func (q *Queries) VSSRefusalsSince(ctx context.Context, arg VSSRefusalsSincePara
 	for rows.Next() {
 		var i VSSRefusalsSinceRow
 		if err := rows.Scan(&i.Kind, &i.Count, &i.LastAt); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const vSSUserDeleteObjects = `-- name: VSSUserDeleteObjects :one
+WITH gone AS (
+    DELETE FROM vss_objects AS o
+    WHERE o.user_id = $1 AND (NOT $2::boolean OR o.store_id = $3)
+    RETURNING o.size
+), totals AS (
+    SELECT count(*)::bigint AS objects, coalesce(sum(size), 0)::bigint AS bytes FROM gone
+), lowered AS (
+    UPDATE vss_users AS u
+    SET bytes = u.bytes - t.bytes, objects = u.objects - t.objects::integer
+    FROM totals AS t
+    WHERE u.id = $1
+    RETURNING u.id
+)
+SELECT t.objects, t.bytes FROM totals AS t
+`
+
+type VSSUserDeleteObjectsParams struct {
+	UserID   int64
+	OneStore bool
+	StoreID  string
+}
+
+type VSSUserDeleteObjectsRow struct {
+	Objects int64
+	Bytes   int64
+}
+
+// Deletes a user's keys (of one store with @one_store) and lowers its usage
+// by exactly what the DELETE removed, in one statement; the caller holds
+// the user's lock (VSSUserLock).
+func (q *Queries) VSSUserDeleteObjects(ctx context.Context, arg VSSUserDeleteObjectsParams) (VSSUserDeleteObjectsRow, error) {
+	row := q.db.QueryRow(ctx, vSSUserDeleteObjects, arg.UserID, arg.OneStore, arg.StoreID)
+	var i VSSUserDeleteObjectsRow
+	err := row.Scan(&i.Objects, &i.Bytes)
+	return i, err
+}
+
+const vSSUserGet = `-- name: VSSUserGet :one
+SELECT id, bytes, objects, first_seen, last_write
+FROM vss_users
+WHERE tenant_id = $1 AND user_token = $2
+`
+
+type VSSUserGetParams struct {
+	TenantID  int64
+	UserToken string
+}
+
+type VSSUserGetRow struct {
+	ID        int64
+	Bytes     int64
+	Objects   int32
+	FirstSeen time.Time
+	LastWrite *time.Time
+}
+
+func (q *Queries) VSSUserGet(ctx context.Context, arg VSSUserGetParams) (VSSUserGetRow, error) {
+	row := q.db.QueryRow(ctx, vSSUserGet, arg.TenantID, arg.UserToken)
+	var i VSSUserGetRow
+	err := row.Scan(
+		&i.ID,
+		&i.Bytes,
+		&i.Objects,
+		&i.FirstSeen,
+		&i.LastWrite,
+	)
+	return i, err
+}
+
+const vSSUserKeys = `-- name: VSSUserKeys :many
+SELECT store_id, key, version, size, created_at, updated_at
+FROM vss_objects
+WHERE user_id = $1 AND (NOT $2::boolean OR store_id = $3)
+ORDER BY store_id, seq DESC
+LIMIT $4
+`
+
+type VSSUserKeysParams struct {
+	UserID   int64
+	OneStore bool
+	StoreID  string
+	MaxRows  int32
+}
+
+type VSSUserKeysRow struct {
+	StoreID   string
+	Key       string
+	Version   int64
+	Size      int64
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// A user's keys, by store and newest created first; the global version's
+// row too, which an operator may want to see.
+func (q *Queries) VSSUserKeys(ctx context.Context, arg VSSUserKeysParams) ([]VSSUserKeysRow, error) {
+	rows, err := q.db.Query(ctx, vSSUserKeys,
+		arg.UserID,
+		arg.OneStore,
+		arg.StoreID,
+		arg.MaxRows,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []VSSUserKeysRow{}
+	for rows.Next() {
+		var i VSSUserKeysRow
+		if err := rows.Scan(
+			&i.StoreID,
+			&i.Key,
+			&i.Version,
+			&i.Size,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const vSSUserLock = `-- name: VSSUserLock :one
+SELECT id FROM vss_users
+WHERE tenant_id = $1 AND user_token = $2
+FOR UPDATE
+`
+
+type VSSUserLockParams struct {
+	TenantID  int64
+	UserToken string
+}
+
+// Takes the user's row lock, which every write of the user takes first
+// (vss_put), so what follows in the transaction sees all of its writes.
+func (q *Queries) VSSUserLock(ctx context.Context, arg VSSUserLockParams) (int64, error) {
+	row := q.db.QueryRow(ctx, vSSUserLock, arg.TenantID, arg.UserToken)
+	var id int64
+	err := row.Scan(&id)
+	return id, err
+}
+
+const vSSUserStores = `-- name: VSSUserStores :many
+SELECT store_id, count(*)::bigint AS keys, coalesce(sum(size), 0)::bigint AS bytes, max(updated_at)::timestamptz AS last_write
+FROM vss_objects
+WHERE user_id = $1
+GROUP BY store_id
+ORDER BY store_id
+`
+
+type VSSUserStoresRow struct {
+	StoreID   string
+	Keys      int64
+	Bytes     int64
+	LastWrite time.Time
+}
+
+func (q *Queries) VSSUserStores(ctx context.Context, userID int64) ([]VSSUserStoresRow, error) {
+	rows, err := q.db.Query(ctx, vSSUserStores, userID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []VSSUserStoresRow{}
+	for rows.Next() {
+		var i VSSUserStoresRow
+		if err := rows.Scan(
+			&i.StoreID,
+			&i.Keys,
+			&i.Bytes,
+			&i.LastWrite,
+		); err != nil {
 			return nil, err
 		}
 		items = append(items, i)

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"time"
 
@@ -148,4 +149,104 @@ func (s *Store) recordVSSRefusal(ctx context.Context, u vss.User, err error, now
 	}
 	day := now.UTC().Truncate(24 * time.Hour)
 	_ = s.q.VSSRefusalRecord(ctx, dbsqlc.VSSRefusalRecordParams{TenantID: int64(u.Tenant.ID), UserToken: u.Token, Day: day, Now: now, Kind: kind})
+}
+
+// VSSUserReport reads what an operator sees of a user: its usage, own
+// quotas, stores, its first maxKeys keys (of storeID only, when not nil)
+// and its refusals since since.
+func (s *Store) VSSUserReport(ctx context.Context, u vss.User, storeID *string, maxKeys int, since time.Time) (vss.UserReport, error) {
+	var r vss.UserReport
+	q, err := s.q.VSSQuotaGet(ctx, dbsqlc.VSSQuotaGetParams{TenantID: int64(u.Tenant.ID), UserToken: u.Token})
+	switch {
+	case err == nil:
+		r.OwnQuotaBytes = q.QuotaBytes
+		if q.QuotaObjects != nil {
+			n := int64(*q.QuotaObjects)
+			r.OwnQuotaObjects = &n
+		}
+	case !errors.Is(err, pgx.ErrNoRows):
+		return r, interpretError(err)
+	}
+	refusals, err := s.q.VSSRefusalsSince(ctx, dbsqlc.VSSRefusalsSinceParams{TenantID: int64(u.Tenant.ID), UserToken: u.Token, Since: since})
+	if err != nil {
+		return r, interpretError(err)
+	}
+	for _, rf := range refusals {
+		r.Refusals = append(r.Refusals, vss.Refusal{Kind: rf.Kind, Count: rf.Count, LastAt: rf.LastAt})
+	}
+	usage, err := s.q.VSSUserGet(ctx, dbsqlc.VSSUserGetParams{TenantID: int64(u.Tenant.ID), UserToken: u.Token})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return r, nil
+	}
+	if err != nil {
+		return r, interpretError(err)
+	}
+	r.Exists, r.Bytes, r.Objects, r.FirstSeen, r.LastWrite = true, usage.Bytes, int64(usage.Objects), usage.FirstSeen, usage.LastWrite
+	stores, err := s.q.VSSUserStores(ctx, usage.ID)
+	if err != nil {
+		return r, interpretError(err)
+	}
+	for _, st := range stores {
+		r.Stores = append(r.Stores, vss.StoreUsage{StoreID: st.StoreID, Keys: st.Keys, Bytes: st.Bytes, LastWrite: st.LastWrite})
+	}
+	keys, err := s.q.VSSUserKeys(ctx, dbsqlc.VSSUserKeysParams{UserID: usage.ID, OneStore: storeID != nil, StoreID: deref(storeID), MaxRows: int32(maxKeys)})
+	if err != nil {
+		return r, interpretError(err)
+	}
+	for _, k := range keys {
+		r.Keys = append(r.Keys, vss.StoredKey{StoreID: k.StoreID, Key: k.Key, Version: k.Version, Size: k.Size, CreatedAt: k.CreatedAt, UpdatedAt: k.UpdatedAt})
+	}
+	return r, nil
+}
+
+// DeleteVSSUser deletes a user's keys (of storeID only, when not nil),
+// lowers its usage by what went, and records the deletion in the audit
+// log, in one transaction that holds the user's lock, so no write of the
+// user interleaves with it.
+func (s *Store) DeleteVSSUser(ctx context.Context, u vss.User, storeID *string, now time.Time) (vss.Deletion, error) {
+	var d vss.Deletion
+	err := s.WithTx(ctx, func(q *dbsqlc.Queries) error {
+		id, err := q.VSSUserLock(ctx, dbsqlc.VSSUserLockParams{TenantID: int64(u.Tenant.ID), UserToken: u.Token})
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil // never wrote: nothing to delete, nothing to record
+		}
+		if err != nil {
+			return err
+		}
+		gone, err := q.VSSUserDeleteObjects(ctx, dbsqlc.VSSUserDeleteObjectsParams{UserID: id, OneStore: storeID != nil, StoreID: deref(storeID)})
+		if err != nil {
+			return err
+		}
+		d = vss.Deletion{Objects: gone.Objects, Bytes: gone.Bytes}
+		if d.Objects == 0 {
+			return nil
+		}
+		detail := map[string]any{"objects": d.Objects, "bytes": d.Bytes}
+		if storeID != nil {
+			detail["store_id"] = *storeID
+		}
+		b, err := json.Marshal(detail)
+		if err != nil {
+			return err
+		}
+		return q.VSSAuditInsert(ctx, dbsqlc.VSSAuditInsertParams{TenantID: int64(u.Tenant.ID), UserToken: u.Token, Action: "vss_user_deleted", Detail: b, Now: now})
+	})
+	return d, err
+}
+
+// SetVSSQuota sets a user's own quotas (nil: the tenant's or the server's).
+func (s *Store) SetVSSQuota(ctx context.Context, u vss.User, bytes *int64, objects *int32, now time.Time) error {
+	return interpretError(s.q.VSSQuotaSet(ctx, dbsqlc.VSSQuotaSetParams{TenantID: int64(u.Tenant.ID), UserToken: u.Token, QuotaBytes: bytes, QuotaObjects: objects, Now: now}))
+}
+
+// ClearVSSQuota removes a user's own quotas.
+func (s *Store) ClearVSSQuota(ctx context.Context, u vss.User) error {
+	return interpretError(s.q.VSSQuotaClear(ctx, dbsqlc.VSSQuotaClearParams{TenantID: int64(u.Tenant.ID), UserToken: u.Token}))
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
 }
