@@ -87,7 +87,7 @@ FUZZTIME ?= 60s
 FUZZ_TARGETS = \
 	./internal/zbase32:FuzzDecode ./internal/zbase32:FuzzRoundTrip ./internal/lnsig:FuzzVerify \
 	./internal/backup:FuzzParseObjectKey ./internal/backup:FuzzParseNodeKey ./internal/auth:FuzzParseTimestamp \
-	./internal/app:FuzzHTTPHandler
+	./internal/app:FuzzHTTPHandler ./internal/vssauth:FuzzParseSignatureHeader ./internal/vssauth:FuzzJWTAuthorize
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; fn=$${t##*:}; echo "== $$fn ($$pkg, $(FUZZTIME))"; \
