@@ -2,6 +2,12 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/pem"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -83,4 +89,45 @@ func TestVSSShowQuotaDelete(t *testing.T) {
 		require.ErrorContains(t, err, tc.want)
 	}
 	require.Contains(t, c.ok("vss", "show", "never-wrote"), "first seen:  never wrote")
+}
+
+// TestTenantVSSAuth: the operator chooses a tenant's VSS scheme; jwt needs
+// an issuer key the server can use, and only jwt takes one.
+func TestTenantVSSAuth(t *testing.T) {
+	t.Parallel()
+	c := newCLI(t)
+	c.ok("tenant", "add", "acme", "--name", "Acme")
+	require.Contains(t, c.ok("tenant", "show", "acme"), "VSS authorization:  signature")
+	require.Contains(t, c.ok("tenant", "show", "acme"), "VSS base path:      /t/acme/vss")
+
+	dir := t.TempDir()
+	writeKey := func(name string, bits int) string {
+		key, err := rsa.GenerateKey(rand.Reader, bits)
+		require.NoError(t, err)
+		der, err := x509.MarshalPKIXPublicKey(&key.PublicKey)
+		require.NoError(t, err)
+		path := filepath.Join(dir, name)
+		require.NoError(t, os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), 0o600))
+		return path
+	}
+	good, small := writeKey("issuer.pem", 2048), writeKey("small.pem", 1024)
+	require.Contains(t, c.ok("tenant", "vss-auth", "acme", "jwt", "--jwt-key", good), "VSS authorization:  jwt (RS256 bearer tokens; issuer key sha256 ")
+	require.Contains(t, c.ok("tenant", "vss-auth", "default", "none"), "VSS authorization:  none (development only")
+	require.Contains(t, c.ok("tenant", "vss-auth", "default", "signature"), "VSS authorization:  signature")
+
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"tenant", "vss-auth", "acme", "jwt"}, "--jwt-key FILE goes with the jwt scheme"},
+		{[]string{"tenant", "vss-auth", "acme", "signature", "--jwt-key", good}, "--jwt-key FILE goes with the jwt scheme"},
+		{[]string{"tenant", "vss-auth", "acme", "jwt", "--jwt-key", small}, "2048"},
+		{[]string{"tenant", "vss-auth", "acme", "jwt", "--jwt-key", filepath.Join(dir, "missing.pem")}, "no such file"},
+		{[]string{"tenant", "vss-auth", "acme", "oauth"}, `SCHEME "oauth"`},
+		{[]string{"tenant", "vss-auth", "nope", "signature"}, `no tenant "nope"`},
+	} {
+		_, err := c.run(tc.args...)
+		require.ErrorContains(t, err, tc.want, "%v", tc.args)
+	}
+	require.Contains(t, c.ok("tenant", "show", "acme"), "VSS authorization:  jwt", "a refused change changes nothing")
 }

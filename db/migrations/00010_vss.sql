@@ -7,6 +7,25 @@
 -- stored; the operator's per-user quotas win over the tenant's, which win
 -- over the server's.
 
+-- How each tenant's VSS requests prove their user (internal/vssauth):
+-- 'signature' (ldk-node's default, and ours), 'jwt' (RS256 bearer tokens
+-- checked against the operator's PEM public key of the tenant's issuer), or
+-- 'none' (development only: served only where VSS_ALLOW_NO_AUTH is set).
+ALTER TABLE tenants
+    ADD COLUMN vss_auth text NOT NULL DEFAULT 'signature' CHECK (vss_auth IN ('signature', 'jwt', 'none')),
+    ADD COLUMN vss_jwt_public_key text,
+    ADD CONSTRAINT tenants_vss_jwt_key CHECK ((vss_auth = 'jwt') = (vss_jwt_public_key IS NOT NULL));
+
+-- The newest signature time each key has used (vssauth.ReplayGuard), so a
+-- captured signature header stops working once its owner has signed a
+-- newer one: one row per key and tenant, raised by one statement.
+CREATE TABLE vss_auth_marks (
+    tenant_id   bigint NOT NULL REFERENCES tenants (id),
+    user_token  text NOT NULL,
+    mark        timestamptz NOT NULL,
+    PRIMARY KEY (tenant_id, user_token)
+) WITH (fillfactor = 80);
+
 -- A VSS user is a tenant's user token: the signature authorizer's public
 -- key (hex, as sent) or a JWT's subject. Its row is created by its first
 -- write and kept (like node_usage) so its id stays stable; bytes are the
@@ -113,6 +132,8 @@ $$;
 DROP VIEW reporting.vss_users;
 DROP TABLE vss_audit_log;
 DROP TABLE vss_refusals;
+DROP TABLE vss_auth_marks;
+ALTER TABLE tenants DROP CONSTRAINT tenants_vss_jwt_key, DROP COLUMN vss_jwt_public_key, DROP COLUMN vss_auth;
 DROP TABLE vss_objects;
 DROP TABLE vss_user_quotas;
 DROP TABLE vss_users;

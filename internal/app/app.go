@@ -77,7 +77,7 @@ func WithVSSAuthorizers(f api.VSSAuthorizers) Option {
 // persist waits on.
 func New(ctx context.Context, cfg config.Config, logger *slog.Logger, clock backup.Clock, opts ...Option) (*App, error) {
 	now := clock.Now
-	o := options{vssAuth: noVSSAuth}
+	var o options
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -131,6 +131,12 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, clock back
 		logger.Warn("KEY_ENCRYPTION_KEY is not set: these enabled tenants are not served (their apps get 503)", "tenants", unserved)
 	}
 
+	if o.vssAuth == nil {
+		o.vssAuth = newVSSAuthorizers(cfg, store, now).For
+	}
+	if cfg.VSSAllowNoAuth {
+		logger.Warn("VSS_ALLOW_NO_AUTH=true: tenants whose VSS authorization is \"none\" are served, and anyone can read and write their one shared user; never run a public deployment like this")
+	}
 	m := metrics.New(pool)
 	rec := activity.NewRecorder(store, now, logger)
 	paced := func(t backup.TenantID, d time.Duration) {
@@ -388,10 +394,4 @@ func (a *App) close() error {
 	a.pool.Close()
 	a.logger.Info("stopped", "took_ms", time.Since(start).Milliseconds())
 	return err
-}
-
-// noVSSAuth refuses every VSS request: the VSS authorizers are not wired
-// yet.
-func noVSSAuth(context.Context, *backup.Tenant) (api.VSSAuthorizer, error) {
-	return nil, backup.Errorf(backup.EUNAUTHORIZED, "VSS authentication is not configured on this server")
 }

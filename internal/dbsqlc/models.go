@@ -207,6 +207,8 @@ type Tenant struct {
 	RatePerAddressPerMinute   *int32
 	RatePerNodePerMinute      *int32
 	NewNodesPerAddressPerHour *int32
+	VssAuth                   string
+	VssJwtPublicKey           *string
 }
 
 type TenantLabel struct {
@@ -229,6 +231,12 @@ type VssAuditLog struct {
 	Action    string
 	Detail    []byte
 	CreatedAt time.Time
+}
+
+type VssAuthMark struct {
+	TenantID  int64
+	UserToken string
+	Mark      time.Time
 }
 
 type VssObject struct {

@@ -150,6 +150,9 @@ type Querier interface {
 	// Disables (a time) or re-enables (NULL) a tenant; the default tenant is
 	// served from the environment and cannot be disabled.
 	TenantSetDisabled(ctx context.Context, arg TenantSetDisabledParams) (int64, error)
+	// Sets how a tenant's VSS requests prove their user; no row when the tenant
+	// does not exist.
+	TenantSetVSSAuth(ctx context.Context, arg TenantSetVSSAuthParams) (int64, error)
 	// Forgets uploads from before @before_day (UTC days since 1970), at most
 	// @max_rows at a time, and takes them off their nodes' counts in the same
 	// statement. The BRIN index on day finds them without reading the rest.
@@ -158,6 +161,11 @@ type Querier interface {
 	// differences a check read, so two at once would add them twice.
 	UsageCheckLock(ctx context.Context) error
 	VSSAuditInsert(ctx context.Context, arg VSSAuditInsertParams) error
+	// vssauth.ReplayGuard.Advance in one statement: raise the key's mark to
+	// @mark unless the recorded one is later than @ceiling (no row: refused).
+	// A lost mark only reopens replays of the last moment, so its commit does
+	// not wait for the WAL (set_config lasts to the end of the transaction).
+	VSSAuthMarkAdvance(ctx context.Context, arg VSSAuthMarkAdvanceParams) (bool, error)
 	// One page of listKeyVersions in one statement, so the global version and
 	// the keys come from one snapshot, and counted against @rate_key in the
 	// same round trip (the preserved side of the LEFT JOINs: one row with found
