@@ -55,9 +55,9 @@ func (h *handlers) requestLog(c *gin.Context) {
 		if kind := eventOf(c, route, status); kind != "" {
 			var bytes int64
 			switch kind {
-			case backup.EventRetrieve:
+			case backup.EventRetrieve, backup.EventVSSGet:
 				bytes = out
-			case backup.EventPersist:
+			case backup.EventPersist, backup.EventVSSPut:
 				bytes = in
 			}
 			h.deps.Observer.Event(tenant.ID, kind, bytes)
@@ -113,6 +113,14 @@ func eventOf(c *gin.Context, route string, status int) string {
 	switch status {
 	case http.StatusOK:
 		switch {
+		case c.GetBool(ctxVSS) && is("/putObjects"):
+			return backup.EventVSSPut
+		case c.GetBool(ctxVSS) && is("/getObject"):
+			return backup.EventVSSGet
+		case c.GetBool(ctxVSS) && is("/deleteObject"):
+			return backup.EventVSSDelete
+		case c.GetBool(ctxVSS) && is("/listKeyVersions"):
+			return backup.EventVSSList
 		case is("/auth/response"):
 			return backup.EventLogin
 		case is("/retrieve"):

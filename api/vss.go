@@ -206,7 +206,6 @@ func (h *handlers) vssPut(c *gin.Context) {
 		h.fail(c, err)
 		return
 	}
-	c.Set(ctxStored, true)
 	h.vssReply(c, &vsspb.PutObjectResponse{})
 }
 

@@ -118,17 +118,55 @@ FROM (
     LEFT JOIN vss_user_quotas AS q ON q.tenant_id = u.tenant_id AND q.user_token = u.user_token
 ) AS x;
 
+-- One row per UTC day and tenant with VSS activity: operations answered
+-- (activity_daily's vss_* kinds) and users that wrote for the first time.
+-- Refusals and failed authorizations are counted with v1's in
+-- reporting.daily.
+CREATE VIEW reporting.vss_daily AS
+WITH new_users AS (
+    SELECT (first_seen AT TIME ZONE 'UTC')::date AS day, tenant_id, count(*) AS new_users
+    FROM vss_users
+    GROUP BY 1, 2
+), activity AS (
+    SELECT day, tenant_id,
+           sum(count) FILTER (WHERE kind = 'vss_put') AS puts,
+           sum(bytes) FILTER (WHERE kind = 'vss_put') AS bytes_in,
+           sum(count) FILTER (WHERE kind = 'vss_get') AS gets,
+           sum(bytes) FILTER (WHERE kind = 'vss_get') AS bytes_out,
+           sum(count) FILTER (WHERE kind = 'vss_delete') AS deletes,
+           sum(count) FILTER (WHERE kind = 'vss_list') AS lists
+    FROM activity_daily
+    WHERE kind IN ('vss_put', 'vss_get', 'vss_delete', 'vss_list')
+    GROUP BY 1, 2
+), days AS (
+    SELECT day, tenant_id FROM new_users
+    UNION SELECT day, tenant_id FROM activity
+)
+SELECT d.day, t.slug AS tenant,
+       coalesce(a.puts, 0) AS puts,
+       coalesce(a.bytes_in, 0) AS bytes_in,
+       coalesce(a.gets, 0) AS gets,
+       coalesce(a.bytes_out, 0) AS bytes_out,
+       coalesce(a.deletes, 0) AS deletes,
+       coalesce(a.lists, 0) AS lists,
+       coalesce(n.new_users, 0) AS new_users
+FROM days AS d
+JOIN tenants AS t ON t.id = d.tenant_id
+LEFT JOIN new_users AS n ON n.day = d.day AND n.tenant_id = d.tenant_id
+LEFT JOIN activity AS a ON a.day = d.day AND a.tenant_id = d.tenant_id;
+
 -- +goose StatementBegin
 DO $$
 BEGIN
     IF EXISTS (SELECT FROM pg_roles WHERE rolname = 'reporting') THEN
-        GRANT SELECT ON reporting.vss_users TO reporting;
+        GRANT SELECT ON reporting.vss_users, reporting.vss_daily TO reporting;
     END IF;
 END
 $$;
 -- +goose StatementEnd
 
 -- +goose Down
+DROP VIEW reporting.vss_daily;
 DROP VIEW reporting.vss_users;
 DROP TABLE vss_audit_log;
 DROP TABLE vss_refusals;

@@ -137,6 +137,22 @@ func TestReportsAgainstSeededData(t *testing.T) {
 	require.EqualValues(t, 50.0, ua["quota_bytes_pct"])
 	require.EqualValues(t, 5000, ua["quota_objects"], "the server's")
 	require.NotEmpty(t, ua["last_write"])
+	_, err = alice.get("k1")
+	require.NoError(t, err)
+	require.NoError(t, alice.del(kv("k2", "", -1)))
+	_ = alice.list(nil, nil, nil)
+	require.NoError(t, h.app.FlushActivity(context.Background()))
+	vssDays := map[string]map[string]any{}
+	for _, d := range h.reportRows("vss-daily", report.Options{}) {
+		vssDays[d["tenant"].(string)] = d
+	}
+	require.EqualValues(t, 1, vssDays["default"]["puts"])
+	require.EqualValues(t, 1, vssDays["default"]["gets"])
+	require.Greater(t, vssDays["default"]["bytes_out"], 30.0, "the reply, value and framing")
+	require.EqualValues(t, 1, vssDays["default"]["deletes"])
+	require.EqualValues(t, 1, vssDays["default"]["lists"])
+	require.EqualValues(t, 1, vssDays["default"]["new_users"])
+	require.EqualValues(t, 1, vssDays["acme"]["puts"])
 	requireReportsPrintAsBefore(t, h)
 
 	// The same figures as CSV, with a header row.

@@ -104,6 +104,14 @@ func TestVSSWire(t *testing.T) {
 	// A client that checks the header (as vss-client does) works end to end.
 	_, err := u.c.GetObject(context.Background(), &vsspb.GetObjectRequest{StoreId: u.store, Key: "k"})
 	require.NoError(t, err)
+
+	// Metrics name each operation of each mount, and count VSS events.
+	m := h.metrics()
+	for _, want := range []string{`route="/vss/putObjects",status="200"`, `route="/t/:tenant/vss/getObject",status="200"`,
+		`route="/vss/getObject",status="404"`, `route="/vss/deleteObject"`, `route="/t/:tenant/vss/listKeyVersions"`,
+		`kind="vss_put"`, `kind="vss_get"`, `kind="vss_delete"`, `kind="vss_list"`, `kind="signature_failure"`} {
+		require.Contains(t, m, want)
+	}
 }
 
 // TestVSSBadInput: every malformed request gets a clear 4xx ErrorResponse

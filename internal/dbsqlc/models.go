@@ -174,6 +174,18 @@ type ReportingTenant struct {
 	NodesPersisted7d   int64
 }
 
+type ReportingVssDaily struct {
+	Day      time.Time
+	Tenant   string
+	Puts     int64
+	BytesIn  int64
+	Gets     int64
+	BytesOut int64
+	Deletes  int64
+	Lists    int64
+	NewUsers int64
+}
+
 type ReportingVssUser struct {
 	Tenant          string
 	UserToken       string

@@ -127,6 +127,8 @@ type Querier interface {
 	// Nodes with channel monitors and no persist since @since.
 	ReportStaleNodes(ctx context.Context, arg ReportStaleNodesParams) ([]ReportStaleNodesRow, error)
 	ReportTenants(ctx context.Context, tenant string) ([]ReportTenantsRow, error)
+	// UTC days from @since's on.
+	ReportVSSDaily(ctx context.Context, arg ReportVSSDailyParams) ([]ReportVSSDailyRow, error)
 	// VSS users that wrote since @since (NULL: all).
 	ReportVSSUsers(ctx context.Context, arg ReportVSSUsersParams) ([]ReportVSSUsersRow, error)
 	// Consumes a live challenge and opens a session for its node in one
