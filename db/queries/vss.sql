@@ -160,3 +160,12 @@ ON CONFLICT (tenant_id, user_token) DO UPDATE
 SET mark = greatest(m.mark, excluded.mark)
 WHERE m.mark <= @ceiling::timestamptz
 RETURNING true AS admitted;
+
+-- name: VSSAuthMarksSweep :execrows
+-- Forgets marks older than @before (now less the signature window), at most
+-- @max_rows at a time: a mark that old can refuse no header the window
+-- admits, so its row is only weight.
+DELETE FROM vss_auth_marks AS m
+WHERE m.ctid IN (
+    SELECT ctid FROM vss_auth_marks WHERE mark < @before::timestamptz LIMIT @max_rows
+);

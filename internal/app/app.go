@@ -320,7 +320,7 @@ func (a *App) housekeep(ctx context.Context) {
 		}
 		var sweep postgres.Sweep
 		if time.Since(lastHourly) >= time.Hour {
-			sweep = postgres.Sweep{Retain: int(a.cfg.RetainVersions), UploadHistoryDays: int(a.cfg.UploadHistoryDays)}
+			sweep = postgres.Sweep{Retain: int(a.cfg.RetainVersions), UploadHistoryDays: int(a.cfg.UploadHistoryDays), VSSSignatureWindow: a.cfg.VSSSignatureWindow}
 		}
 		sw, err := a.store.Housekeep(ctx, a.clock.Now(), sweep)
 		if err != nil {
@@ -334,7 +334,7 @@ func (a *App) housekeep(ctx context.Context) {
 		}
 		if sw.Ran {
 			a.logger.Info("housekeeping", "challenges", sw.Challenges, "sessions", sw.Sessions,
-				"rate_counters", sw.RateCounters, "pruned_versions", sw.Pruned, "forgotten_uploads", sw.Forgotten)
+				"rate_counters", sw.RateCounters, "pruned_versions", sw.Pruned, "forgotten_uploads", sw.Forgotten, "vss_auth_marks", sw.VSSMarks)
 		}
 		if a.cfg.UsageCheckInterval > 0 && time.Since(lastUsageCheck) >= a.cfg.UsageCheckInterval {
 			lastUsageCheck = time.Now()

@@ -168,6 +168,10 @@ type Querier interface {
 	// A lost mark only reopens replays of the last moment, so its commit does
 	// not wait for the WAL (set_config lasts to the end of the transaction).
 	VSSAuthMarkAdvance(ctx context.Context, arg VSSAuthMarkAdvanceParams) (bool, error)
+	// Forgets marks older than @before (now less the signature window), at most
+	// @max_rows at a time: a mark that old can refuse no header the window
+	// admits, so its row is only weight.
+	VSSAuthMarksSweep(ctx context.Context, arg VSSAuthMarksSweepParams) (int64, error)
 	// One page of listKeyVersions in one statement, so the global version and
 	// the keys come from one snapshot, and counted against @rate_key in the
 	// same round trip (the preserved side of the LEFT JOINs: one row with found

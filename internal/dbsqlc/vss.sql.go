@@ -67,6 +67,29 @@ func (q *Queries) VSSAuthMarkAdvance(ctx context.Context, arg VSSAuthMarkAdvance
 	return admitted, err
 }
 
+const vSSAuthMarksSweep = `-- name: VSSAuthMarksSweep :execrows
+DELETE FROM vss_auth_marks AS m
+WHERE m.ctid IN (
+    SELECT ctid FROM vss_auth_marks WHERE mark < $1::timestamptz LIMIT $2
+)
+`
+
+type VSSAuthMarksSweepParams struct {
+	Before  time.Time
+	MaxRows int32
+}
+
+// Forgets marks older than @before (now less the signature window), at most
+// @max_rows at a time: a mark that old can refuse no header the window
+// admits, so its row is only weight.
+func (q *Queries) VSSAuthMarksSweep(ctx context.Context, arg VSSAuthMarksSweepParams) (int64, error) {
+	result, err := q.db.Exec(ctx, vSSAuthMarksSweep, arg.Before, arg.MaxRows)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
 const vSSKeyList = `-- name: VSSKeyList :many
 SELECT coalesce(r.found, false)::boolean AS found,
        coalesce(r.key, '')::text AS key,

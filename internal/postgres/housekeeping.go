@@ -16,6 +16,7 @@ type Swept struct {
 	RateCounters int64
 	Pruned       int64 // versions deleted by retention
 	Forgotten    int64 // uploads older than the upload history
+	VSSMarks     int64 // VSS replay guard marks older than the signature window
 }
 
 // Sweep says what a housekeeping run does beyond expired login state and
@@ -27,6 +28,9 @@ type Sweep struct {
 	Retain int
 	// UploadHistoryDays > 0 forgets uploads older than that many days.
 	UploadHistoryDays int
+	// VSSSignatureWindow > 0 forgets the VSS replay guard's marks older
+	// than it: they can refuse nothing the window admits.
+	VSSSignatureWindow time.Duration
 }
 
 // sweepBatch bounds each step of a run, so one run holds its locks briefly;
@@ -60,6 +64,11 @@ func (s *Store) Housekeep(ctx context.Context, now time.Time, sw Sweep) (Swept, 
 		}
 		if sw.UploadHistoryDays > 0 {
 			if out.Forgotten, err = q.UploadsForget(ctx, dbsqlc.UploadsForgetParams{BeforeDay: utcDay(now) - int32(sw.UploadHistoryDays), MaxRows: sweepBatch}); err != nil {
+				return err
+			}
+		}
+		if sw.VSSSignatureWindow > 0 {
+			if out.VSSMarks, err = q.VSSAuthMarksSweep(ctx, dbsqlc.VSSAuthMarksSweepParams{Before: now.Add(-sw.VSSSignatureWindow), MaxRows: sweepBatch}); err != nil {
 				return err
 			}
 		}
