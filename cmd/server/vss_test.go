@@ -131,3 +131,25 @@ func TestTenantVSSAuth(t *testing.T) {
 	}
 	require.Contains(t, c.ok("tenant", "show", "acme"), "VSS authorization:  jwt", "a refused change changes nothing")
 }
+
+// TestVSSCheck: the usage check finds a VSS user whose recorded usage
+// differs from what it stores, exits 1 until it is repaired, and repairs it.
+func TestVSSCheck(t *testing.T) {
+	t.Parallel()
+	c := newCLI(t)
+	ctx := context.Background()
+	store := postgres.NewStore(c.pool)
+	u := vss.User{Tenant: &backup.Tenant{ID: backup.DefaultTenant, Slug: backup.DefaultTenantSlug}, Token: "02bb"}
+	_, err := store.PutVSS(ctx, u, vss.Write{Puts: []*vsspb.KeyValue{{Key: "k", Value: []byte("seven b"), Version: 0}}}, time.Now(), backup.WriteLimits{})
+	require.NoError(t, err)
+	require.Contains(t, c.ok("vss", "check"), "usage matches what is stored")
+
+	_, err = c.pool.Exec(ctx, `UPDATE vss_users SET bytes = bytes + 100, objects = objects + 2`)
+	require.NoError(t, err)
+	out, err := c.run("vss", "check", "02bb", "--format", "csv")
+	require.ErrorContains(t, err, "1 user(s) differ")
+	require.Contains(t, out, "1,02bb,107,7,3,1,false")
+	require.Contains(t, c.ok("vss", "check", "--repair"), "02bb")
+	require.Contains(t, c.ok("vss", "check"), "usage matches what is stored")
+	require.Contains(t, c.ok("vss", "show", "02bb"), "bytes:       7 of")
+}

@@ -353,13 +353,33 @@ func (a *App) checkUsage(ctx context.Context) {
 		}
 		return
 	}
-	a.metrics.UsageDrift(len(drift))
+	vssDrift, err := a.store.CheckVSSUsage(ctx, 0, "", a.cfg.UsageRepair)
+	if err != nil {
+		if ctx.Err() == nil {
+			a.logger.Warn("VSS usage check failed", "error", err)
+		}
+		return
+	}
+	a.metrics.UsageDrift(len(drift) + len(vssDrift))
 	for _, d := range drift {
 		a.logger.Warn("usage differs from what is stored", "tenant", int64(d.Tenant), "node", d.Node.Short(),
 			"recorded_bytes", d.RecordedBytes, "stored_bytes", d.StoredBytes,
 			"recorded_objects", d.RecordedObjects, "stored_objects", d.StoredObjects,
 			"recorded_uploads", d.RecordedUploads, "stored_uploads", d.StoredUploads, "repaired", a.cfg.UsageRepair)
 	}
+	for _, d := range vssDrift {
+		a.logger.Warn("VSS usage differs from what is stored", "tenant", int64(d.Tenant), "user", shortToken(d.UserToken),
+			"recorded_bytes", d.RecordedBytes, "stored_bytes", d.StoredBytes,
+			"recorded_objects", d.RecordedObjects, "stored_objects", d.StoredObjects, "repaired", a.cfg.UsageRepair)
+	}
+}
+
+// shortToken is what logs show of a user token: a prefix, as of a node key.
+func shortToken(t string) string {
+	if len(t) > 12 {
+		return t[:12]
+	}
+	return t
 }
 
 // Close stops accepting requests, lets in-flight ones (a persist being

@@ -199,6 +199,12 @@ type Querier interface {
 	// @day is the UTC date of @now.
 	VSSRefusalRecord(ctx context.Context, arg VSSRefusalRecordParams) error
 	VSSRefusalsSince(ctx context.Context, arg VSSRefusalsSinceParams) ([]VSSRefusalsSinceRow, error)
+	// Repairs a drift by adding the difference, as NodeUsageAdjust does.
+	VSSUsageAdjust(ctx context.Context, arg VSSUsageAdjustParams) error
+	// Users whose recorded usage differs from what they store, with both, read
+	// in one snapshot as NodeUsageDrift reads nodes'. @tenant_id = 0: every
+	// tenant; an empty @user_token: every user.
+	VSSUsageDrift(ctx context.Context, arg VSSUsageDriftParams) ([]VSSUsageDriftRow, error)
 	// Deletes a user's keys (of one store with @one_store) and lowers its usage
 	// by exactly what the DELETE removed, in one statement; the caller holds
 	// the user's lock (VSSUserLock).

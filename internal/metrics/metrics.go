@@ -53,7 +53,7 @@ func New(pool *pgxpool.Pool) *Metrics {
 		}),
 		drift: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "ldkbackup_usage_drift_nodes",
-			Help: "Nodes whose recorded usage differed from what is stored at the last usage check.",
+			Help: "Nodes and VSS users whose recorded usage differed from what is stored at the last usage check.",
 		}),
 	}
 	m.registry.MustRegister(m.requests, m.duration, m.bytesIn, m.bytesOut, m.events, m.paced, m.drift,
@@ -84,7 +84,8 @@ func (m *Metrics) Event(kind string) { m.events.WithLabelValues(kind).Inc() }
 // Paced records a persist that waited d for its turn.
 func (m *Metrics) Paced(d time.Duration) { m.paced.Observe(d.Seconds()) }
 
-// UsageDrift records how many nodes the last usage check found drifted.
+// UsageDrift records how many nodes and VSS users the last usage check found
+// drifted.
 func (m *Metrics) UsageDrift(nodes int) { m.drift.Set(float64(nodes)) }
 
 // Handler serves the metrics in the Prometheus text format.

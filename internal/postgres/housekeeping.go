@@ -129,3 +129,42 @@ func (s *Store) CheckUsage(ctx context.Context, tenant backup.TenantID, node *ba
 	})
 	return out, err
 }
+
+// VSSUsageDrift is a VSS user whose recorded usage differs from what it
+// stores.
+type VSSUsageDrift struct {
+	Tenant                         backup.TenantID
+	UserToken                      string
+	RecordedBytes, RecordedObjects int64
+	StoredBytes, StoredObjects     int64
+}
+
+// CheckVSSUsage is CheckUsage for VSS users: one user (token not ""), or
+// every user of tenant, or with tenant 0 every user.
+func (s *Store) CheckVSSUsage(ctx context.Context, tenant backup.TenantID, token string, repair bool) ([]VSSUsageDrift, error) {
+	var out []VSSUsageDrift
+	err := s.WithTx(ctx, func(q *dbsqlc.Queries) error {
+		if err := q.UsageCheckLock(ctx); err != nil {
+			return err
+		}
+		rows, err := q.VSSUsageDrift(ctx, dbsqlc.VSSUsageDriftParams{TenantID: int64(tenant), UserToken: token})
+		if err != nil {
+			return err
+		}
+		out = make([]VSSUsageDrift, 0, len(rows))
+		for _, r := range rows {
+			d := VSSUsageDrift{Tenant: backup.TenantID(r.TenantID), UserToken: r.UserToken,
+				RecordedBytes: r.RecordedBytes, RecordedObjects: r.RecordedObjects, StoredBytes: r.StoredBytes, StoredObjects: r.StoredObjects}
+			out = append(out, d)
+			if !repair {
+				continue
+			}
+			if err := q.VSSUsageAdjust(ctx, dbsqlc.VSSUsageAdjustParams{TenantID: r.TenantID, UserToken: r.UserToken,
+				Bytes: d.StoredBytes - d.RecordedBytes, Objects: int32(d.StoredObjects - d.RecordedObjects)}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return out, err
+}
