@@ -44,10 +44,14 @@ type Limiter interface {
 }
 
 // Observer is told about every finished request (metrics) and every event
-// that reports count (logins, reads, signature failures, refusals).
+// that reports count (logins, reads, persists, paced persists, signature
+// failures, refusals). route is the route pattern, e.g.
+// "/t/:tenant/v1/persist": its protocol is the segment after the tenant
+// prefix. tenant is the resolved tenant's slug, "" before one was resolved.
+// d leaves out the wait of a paced persist, which is its own event.
 type Observer interface {
-	Request(route string, status int, d time.Duration, in, out int64)
-	Event(tenant backup.TenantID, kind string, bytes int64)
+	Request(tenant, route string, status int, d time.Duration, in, out int64)
+	Event(tenant *backup.Tenant, route, kind string, bytes int64)
 }
 
 // Deps is everything the router needs.
