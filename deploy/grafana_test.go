@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	"gopkg.in/yaml.v3"
 )
 
 type dashboard struct {
@@ -127,4 +128,49 @@ func TestGrafanaDashboard(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "dashboard.rules.yml")
 	require.NoError(t, os.WriteFile(path, b, 0o600))
 	run(t, promtool, "check", "rules", path)
+}
+
+// TestComposeMonitoringProfile: the compose file's monitoring profile
+// mounts files that exist and starts Prometheus on the configuration
+// tested above. No container engine runs here to start it.
+func TestComposeMonitoringProfile(t *testing.T) {
+	t.Parallel()
+	b, err := os.ReadFile("../docker-compose.yml")
+	require.NoError(t, err)
+	var compose struct {
+		Services map[string]struct {
+			Profiles []string `yaml:"profiles"`
+			Command  []string `yaml:"command"`
+			Volumes  []string `yaml:"volumes"`
+		} `yaml:"services"`
+	}
+	require.NoError(t, yaml.Unmarshal(b, &compose))
+	mounts := map[string]string{} // container path: host path
+	for _, name := range []string{"prometheus", "grafana"} {
+		s, ok := compose.Services[name]
+		require.True(t, ok, "no %s service", name)
+		require.Equal(t, []string{"monitoring"}, s.Profiles, name)
+		for _, v := range s.Volumes {
+			host, container, _ := strings.Cut(v, ":")
+			container, _, _ = strings.Cut(container, ":")
+			if strings.HasPrefix(host, "./") {
+				_, err := os.Stat(filepath.Join("..", host))
+				require.NoError(t, err, "%s mounts %s", name, host)
+				mounts[container] = filepath.Join("..", host)
+			}
+		}
+	}
+	for _, server := range []string{"postgres", "server"} {
+		require.Empty(t, compose.Services[server].Profiles, "%s runs without a profile", server)
+	}
+	var config string
+	for _, arg := range compose.Services["prometheus"].Command {
+		if c, ok := strings.CutPrefix(arg, "--config.file="); ok {
+			config = c
+		}
+	}
+	dir, file := filepath.Split(config)
+	require.Equal(t, filepath.Clean(promConfig), filepath.Clean(filepath.Join(strings.TrimPrefix(mounts[filepath.Clean(dir)], "../deploy/"), file)))
+	_, err = os.Stat(filepath.Join(mounts["/var/lib/grafana/dashboards"], filepath.Base(dashboardFile)))
+	require.NoError(t, err, "grafana's dashboards directory holds the dashboard")
 }
