@@ -230,7 +230,6 @@ func TestPrometheusScrapesTheServer(t *testing.T) {
 type server struct {
 	url, admin string
 	wallets    []*client.Client
-	secret     []byte
 }
 
 func startServer(t *testing.T) *server {
