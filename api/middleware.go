@@ -29,7 +29,7 @@ const (
 // requestLog gives each request an id (also sent back as X-Request-Id) and
 // logs one line when it ends. It never logs tokens, signatures or bodies.
 func (h *handlers) requestLog(c *gin.Context) {
-	start := time.Now()
+	start := h.deps.Now()
 	id := c.GetHeader("X-Request-Id")
 	if id == "" || len(id) > 64 {
 		var b [8]byte
@@ -44,7 +44,7 @@ func (h *handlers) requestLog(c *gin.Context) {
 	}
 	c.Next()
 
-	elapsed := time.Since(start)
+	elapsed := h.deps.Now().Sub(start)
 	route, status := c.FullPath(), c.Writer.Status()
 	// The bytes read, not the declared Content-Length: a refused body (413)
 	// is mostly never read, and a lying client declares what it likes.

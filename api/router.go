@@ -63,8 +63,11 @@ type Deps struct {
 	Observer Observer
 	// Ready says whether this replica can serve: the database answers and
 	// its schema is current.
-	Ready        func(ctx context.Context) error
-	Logger       *slog.Logger
+	Ready  func(ctx context.Context) error
+	Logger *slog.Logger
+	// Now is the clock a request's latency is measured on (the server's,
+	// which a paced persist waits on); nil is time.Now.
+	Now          func() time.Time
 	MaxBodyBytes int64
 	// InFlightBytes caps the payload bytes held in memory at once, persist
 	// bodies and retrieve buffers together; a request waits up to
@@ -163,6 +166,9 @@ func (h *handlers) mounts() []struct {
 // NewRouter builds the HTTP handler of the public port.
 func NewRouter(d Deps) (*gin.Engine, error) {
 	gin.SetMode(gin.ReleaseMode)
+	if d.Now == nil {
+		d.Now = time.Now
+	}
 	h := &handlers{deps: d, inFlight: semaphore.NewWeighted(max(d.InFlightBytes, d.MaxBodyBytes, d.RetrieveChunkBytes))}
 	h.sendBuffers.New = func() any { b := make([]byte, d.RetrieveChunkBytes); return &b }
 	r := gin.New()

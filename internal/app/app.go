@@ -136,6 +136,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, clock back
 		Observer:       observer{m, rec},
 		Ready:          store.Ready,
 		Logger:         logger,
+		Now:            now,
 		MaxBodyBytes:   cfg.MaxBodyBytes,
 		InFlightBytes:  cfg.InFlightBytes,
 		InFlightWait:   cfg.InFlightWait,

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"regexp"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -129,6 +130,16 @@ func TestPacingHasABound(t *testing.T) {
 	require.Equal(t, http.StatusOK, (<-waiting).status)
 	_, objects := h.usage(n)
 	require.EqualValues(t, 5, objects)
+
+	// Each wait counts as a paced event of the tenant (once its request
+	// ends) and in the wait histogram, never as the server's latency: on
+	// the frozen clock the six persists took no time of the server's own.
+	waitFor(t, "both paced persists counted", func() bool {
+		return strings.Contains(h.metrics(), `ldkbackup_events_total{kind="paced",protocol="v1",tenant="default"} 2`+"\n")
+	})
+	m := h.metrics()
+	require.Contains(t, m, "ldkbackup_paced_wait_seconds_sum 40\n")
+	require.Contains(t, m, `ldkbackup_http_request_duration_seconds_bucket{protocol="v1",route="/persist",tenant="default",le="0.001"} 6`+"\n")
 }
 
 // TestDeletionRacingPersistsLeavesUsageTrue: account deletions that race
