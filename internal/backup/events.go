@@ -15,3 +15,12 @@ const (
 	EventRefusedBodySize    = "refused_body_size"
 	EventRefusedReplay      = "refused_replay"
 )
+
+// EventKinds lists every kind, for counters that start each at zero.
+func EventKinds() []string {
+	return []string{
+		EventPersist, EventPaced, EventLogin, EventRetrieve, EventSignatureFailure,
+		EventRefusedRateAddress, EventRefusedRateNode, EventRefusedNewNodes,
+		EventRefusedQuota, EventRefusedBodySize, EventRefusedReplay,
+	}
+}
