@@ -36,6 +36,10 @@ var Version = "dev"
 // a crash loses at most this much of it.
 const activityFlushInterval = 10 * time.Second
 
+// metricsProbeTimeout bounds each database question a scrape of /metrics
+// asks (readiness, database size), so a stuck database cannot stall it.
+const metricsProbeTimeout = 2 * time.Second
+
 // App is a running server.
 type App struct {
 	cfg      config.Config
@@ -137,12 +141,16 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, clock back
 	if cfg.VSSAllowNoAuth {
 		logger.Warn("VSS_ALLOW_NO_AUTH=true: tenants whose VSS authorization is \"none\" are served, and anyone can read and write their one shared user; never run a public deployment like this")
 	}
-	m := metrics.New(pool)
+	m := metrics.New(pool, metrics.Probes{
+		Ready:        store.Ready,
+		DatabaseSize: store.DatabaseSize,
+		EventKinds:   backup.EventKinds(),
+		ProbeTimeout: metricsProbeTimeout,
+	})
 	rec := activity.NewRecorder(store, now, logger)
-	paced := func(t backup.TenantID, d time.Duration) {
-		m.Paced(d)
-		rec.Add(t, backup.EventPaced, 0)
-	}
+	// The router counts a paced persist or VSS write as an event of its
+	// tenant when it ends; the wait itself is timed here, as it starts.
+	paced := func(_ backup.TenantID, d time.Duration) { m.Paced(d) }
 	router, err := api.NewRouter(api.Deps{
 		Backup:         backup.NewService(store, clock, int(cfg.RetainVersions), backup.WithMaxStream(cfg.WriteTimeout), backup.WithPaced(paced)),
 		VSS:            vss.NewService(store, clock, paced),
@@ -153,6 +161,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, clock back
 		Observer:       observer{m, rec},
 		Ready:          store.Ready,
 		Logger:         logger,
+		Now:            now,
 		MaxBodyBytes:   cfg.MaxBodyBytes,
 		InFlightBytes:  cfg.InFlightBytes,
 		InFlightWait:   cfg.InFlightWait,
@@ -225,13 +234,13 @@ type observer struct {
 	rec *activity.Recorder
 }
 
-func (o observer) Request(route string, status int, d time.Duration, in, out int64) {
-	o.m.Request(route, status, d, in, out)
+func (o observer) Request(tenant, route string, status int, d time.Duration, in, out int64) {
+	o.m.Request(tenant, route, status, d, in, out)
 }
 
-func (o observer) Event(tenant backup.TenantID, kind string, bytes int64) {
-	o.m.Event(kind)
-	o.rec.Add(tenant, kind, bytes)
+func (o observer) Event(tenant *backup.Tenant, route, kind string, bytes int64) {
+	o.m.Event(tenant.Slug, route, kind)
+	o.rec.Add(tenant.ID, kind, bytes)
 }
 
 // Start listens on the public address (port 0 picks a free one) and the

@@ -105,12 +105,21 @@ func TestVSSWire(t *testing.T) {
 	_, err := u.c.GetObject(context.Background(), &vsspb.GetObjectRequest{StoreId: u.store, Key: "k"})
 	require.NoError(t, err)
 
-	// Metrics name each operation of each mount, and count VSS events.
+	// Metrics name the protocol, tenant and operation, and count VSS events.
 	m := h.metrics()
-	for _, want := range []string{`route="/vss/putObjects",status="200"`, `route="/t/:tenant/vss/getObject",status="200"`,
-		`route="/vss/getObject",status="404"`, `route="/vss/deleteObject"`, `route="/t/:tenant/vss/listKeyVersions"`,
-		`kind="vss_put"`, `kind="vss_get"`, `kind="vss_delete"`, `kind="vss_list"`, `kind="signature_failure"`} {
-		require.Contains(t, m, want)
+	for _, want := range []string{
+		`ldkbackup_http_requests_total{protocol="vss",route="/putObjects",status="200",tenant="default"}`,
+		`ldkbackup_http_requests_total{protocol="vss",route="/getObject",status="200",tenant="acme"}`,
+		`ldkbackup_http_requests_total{protocol="vss",route="/getObject",status="404",tenant="default"}`,
+		`ldkbackup_http_requests_total{protocol="vss",route="/deleteObject",status="200",tenant="default"}`,
+		`ldkbackup_http_requests_total{protocol="vss",route="/listKeyVersions",status="200",tenant="acme"}`,
+		`ldkbackup_events_total{kind="vss_put",protocol="vss",tenant="default"} 2`,
+		`ldkbackup_events_total{kind="vss_get",protocol="vss",tenant="acme"} 1`,
+		`ldkbackup_events_total{kind="vss_delete",protocol="vss",tenant="default"} 1`,
+		`ldkbackup_events_total{kind="vss_list",protocol="vss",tenant="default"} 1`,
+		`ldkbackup_events_total{kind="signature_failure",protocol="vss",tenant="default"} 1`,
+	} {
+		require.True(t, strings.Contains(m, want), "metrics lack %s", want)
 	}
 }
 

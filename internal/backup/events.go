@@ -22,3 +22,13 @@ const (
 	EventVSSDelete = "vss_delete" // a deleteObject answered
 	EventVSSList   = "vss_list"   // a listKeyVersions page answered
 )
+
+// EventKinds lists every kind, for counters that start each at zero.
+func EventKinds() []string {
+	return []string{
+		EventPersist, EventPaced, EventLogin, EventRetrieve, EventSignatureFailure,
+		EventRefusedRateAddress, EventRefusedRateNode, EventRefusedNewNodes,
+		EventRefusedQuota, EventRefusedBodySize, EventRefusedReplay,
+		EventVSSPut, EventVSSGet, EventVSSDelete, EventVSSList,
+	}
+}

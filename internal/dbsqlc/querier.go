@@ -31,6 +31,11 @@ type Querier interface {
 	// housekeeping and goose; two nodes whose hashes collide merely wait for
 	// each other.
 	ChallengeLockNode(ctx context.Context, arg ChallengeLockNodeParams) error
+	// The database's size and each table of the server's schema with its
+	// indexes and TOAST, in one catalog read: the admin listener asks at every
+	// scrape (ldkbackup_db_size_bytes, ldkbackup_db_table_bytes). The database size
+	// is a subquery so that it is computed once (it reads the whole directory).
+	DatabaseSize(ctx context.Context) ([]DatabaseSizeRow, error)
 	// One replica at a time: a transaction-scoped advisory lock, released at
 	// commit, so a replica that dies mid-run holds nothing.
 	HousekeepingLock(ctx context.Context) (bool, error)
