@@ -14,6 +14,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"ldkbackup/internal/backup"
+	"ldkbackup/internal/vss"
 )
 
 // Keys of values middleware leaves in the gin context.
@@ -92,6 +93,9 @@ func (h *handlers) requestLog(c *gin.Context) {
 	}
 	if node, ok := logNode(c); ok {
 		attrs = append(attrs, slog.String("node", node.Short()))
+	}
+	if u, ok := c.Get(ctxVSSUser); ok {
+		attrs = append(attrs, slog.String("user", u.(vss.User).Short()))
 	}
 	h.deps.Logger.LogAttrs(ctx, slog.LevelInfo, "request", attrs...)
 }

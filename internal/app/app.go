@@ -377,18 +377,10 @@ func (a *App) checkUsage(ctx context.Context) {
 			"recorded_uploads", d.RecordedUploads, "stored_uploads", d.StoredUploads, "repaired", a.cfg.UsageRepair)
 	}
 	for _, d := range vssDrift {
-		a.logger.Warn("VSS usage differs from what is stored", "tenant", int64(d.Tenant), "user", shortToken(d.UserToken),
+		a.logger.Warn("VSS usage differs from what is stored", "tenant", int64(d.Tenant), "user", vss.User{Token: d.UserToken}.Short(),
 			"recorded_bytes", d.RecordedBytes, "stored_bytes", d.StoredBytes,
 			"recorded_objects", d.RecordedObjects, "stored_objects", d.StoredObjects, "repaired", a.cfg.UsageRepair)
 	}
-}
-
-// shortToken is what logs show of a user token: a prefix, as of a node key.
-func shortToken(t string) string {
-	if len(t) > 12 {
-		return t[:12]
-	}
-	return t
 }
 
 // Close stops accepting requests, lets in-flight ones (a persist being

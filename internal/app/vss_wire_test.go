@@ -198,6 +198,9 @@ func TestVSSBadInput(t *testing.T) {
 	require.NoError(t, err)
 	response{status: resp.StatusCode, header: resp.Header, body: body}.requireVSSError(t, http.StatusRequestEntityTooLarge, vsspb.ErrorCode_INVALID_REQUEST_EXCEPTION)
 	require.EqualValues(t, 100, h.waitForRequestLog(t, "vss-too-large")["bytes_in"])
+	ok := u.raw("/vss/getObject", map[string]string{"X-Request-Id": "vss-logged"}, marshal(t, &vsspb.GetObjectRequest{StoreId: u.store, Key: "k"}))
+	require.Equal(t, http.StatusOK, ok.status)
+	require.Equal(t, u.token[:12], h.waitForRequestLog(t, "vss-logged")["user"], "the request log names a prefix of the user")
 	require.Equal(t, before, h.snapshot())
 }
 

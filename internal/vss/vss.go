@@ -296,6 +296,15 @@ func (s *Service) Get(ctx context.Context, u User, req *vsspb.GetObjectRequest, 
 	return newValue(s.store, v, buf), nil
 }
 
+// Short is what logs show of the user: a 12-character prefix of its token,
+// as of a node key (a JWT subject may be an account name).
+func (u User) Short() string {
+	if utf8.RuneCountInString(u.Token) <= 12 {
+		return u.Token
+	}
+	return string([]rune(u.Token)[:12])
+}
+
 // writeLimits are the limits of a write by u from addr: the tenant's node
 // limits, which a VSS user has as a v1 node does.
 func (u User) writeLimits(addr string) backup.WriteLimits {
