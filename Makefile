@@ -31,14 +31,28 @@ test:
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/server ./cmd/server
 
-## generate: regenerate the sqlc query code from db/queries and db/migrations
+## generate: regenerate the sqlc query code from db/queries and db/migrations, and
+## the VSS protobuf code (internal/vsspb) from proto/vss.proto (needs protoc:
+## Debian protobuf-compiler; protoc-gen-go is pinned in go.mod as a tool)
 generate:
 	$(GO) tool sqlc generate
+	@$(MAKE) --no-print-directory protoc OUT=.
+
+# protoc writes internal/vsspb under OUT (the module's root layout), with
+# the pinned protoc-gen-go built into bin/.
+OUT ?= .
+.PHONY: protoc
+protoc:
+	@command -v protoc >/dev/null 2>&1 || { echo "protoc not found: install it (Debian: apt-get install protobuf-compiler); make test and make run do not need it"; exit 1; }
+	@$(GO) build -o bin/protoc-gen-go google.golang.org/protobuf/cmd/protoc-gen-go
+	protoc --plugin=protoc-gen-go=bin/protoc-gen-go --go_out=$(OUT) --go_opt=module=ldkbackup proto/vss.proto
 
 ## verify: fail if generated code, go.mod or formatting are out of date, or if
 ## the production binary links development tooling (internal/devdb installs PostgreSQL)
 verify:
 	$(GO) tool sqlc diff
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && $(MAKE) --no-print-directory protoc OUT=$$tmp >/dev/null && \
+	  diff -r -I '^// 	protoc  ' internal/vsspb $$tmp/internal/vsspb || { echo "internal/vsspb is stale: run make generate"; exit 1; }
 	$(GO) mod tidy -diff
 	@! $(GO) list -deps ./cmd/server | grep -x 'ldkbackup/internal/devdb' || { echo "cmd/server must not import internal/devdb: development tooling belongs in cmd/dev"; exit 1; }
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt would change:"; gofmt -l $$(git ls-files '*.go'); exit 1; }

@@ -122,7 +122,7 @@ func (h *handlers) persist(c *gin.Context) {
 		h.fail(c, h.refuseUnread(c, err))
 		return
 	}
-	body, release, err := h.readPersistBody(c)
+	body, release, err := h.readUpload(c, h.deps.MaxBodyBytes)
 	if err != nil {
 		h.fail(c, err)
 		return
@@ -196,13 +196,13 @@ func (h *handlers) deleteAccount(c *gin.Context) {
 // most about twice what it has sent.
 const persistChunk = 16 << 10
 
-// readPersistBody reads a persist body of at most MaxBodyBytes, taking its
+// readUpload reads a persist (or VSS) body of at most limit bytes, taking its
 // memory from the in-flight budget as the bytes arrive: a client that
 // declares a large body and trickles it holds only what it has sent, so a few
 // slow uploads cannot starve everyone else. When the budget stays full for
 // InFlightWait the request gets 503. release returns the memory.
-func (h *handlers) readPersistBody(c *gin.Context) (body []byte, release func(), err error) {
-	limit, declared := h.deps.MaxBodyBytes, c.Request.ContentLength
+func (h *handlers) readUpload(c *gin.Context, limit int64) (body []byte, release func(), err error) {
+	declared := c.Request.ContentLength
 	if declared > limit {
 		return nil, nil, h.refuseUnread(c, backup.TooLarge("body of %d bytes is over the limit of %d bytes", declared, limit))
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"ldkbackup/internal/backup"
+	"ldkbackup/internal/vss"
 )
 
 // Keys of values middleware leaves in the gin context.
@@ -63,9 +64,9 @@ func (h *handlers) requestLog(c *gin.Context) {
 		if kind := eventOf(c, route, status); kind != "" {
 			var bytes int64
 			switch kind {
-			case backup.EventRetrieve:
+			case backup.EventRetrieve, backup.EventVSSGet:
 				bytes = out
-			case backup.EventPersist:
+			case backup.EventPersist, backup.EventVSSPut:
 				bytes = in
 			}
 			h.deps.Observer.Event(tenant, route, kind, bytes)
@@ -92,6 +93,9 @@ func (h *handlers) requestLog(c *gin.Context) {
 	}
 	if node, ok := logNode(c); ok {
 		attrs = append(attrs, slog.String("node", node.Short()))
+	}
+	if u, ok := c.Get(ctxVSSUser); ok {
+		attrs = append(attrs, slog.String("user", u.(vss.User).Short()))
 	}
 	h.deps.Logger.LogAttrs(ctx, slog.LevelInfo, "request", attrs...)
 }
@@ -124,6 +128,14 @@ func eventOf(c *gin.Context, route string, status int) string {
 	switch status {
 	case http.StatusOK:
 		switch {
+		case c.GetBool(ctxVSS) && is("/putObjects"):
+			return backup.EventVSSPut
+		case c.GetBool(ctxVSS) && is("/getObject"):
+			return backup.EventVSSGet
+		case c.GetBool(ctxVSS) && is("/deleteObject"):
+			return backup.EventVSSDelete
+		case c.GetBool(ctxVSS) && is("/listKeyVersions"):
+			return backup.EventVSSList
 		case is("/auth/response"):
 			return backup.EventLogin
 		case is("/retrieve"):
@@ -132,7 +144,7 @@ func eventOf(c *gin.Context, route string, status int) string {
 			return backup.EventPersist
 		}
 	case http.StatusUnauthorized:
-		if is("/persist") || is("/auth/challenge") || is("/auth/response") {
+		if is("/persist") || is("/auth/challenge") || is("/auth/response") || c.GetBool(ctxVSS) {
 			return backup.EventSignatureFailure
 		}
 	}
@@ -232,8 +244,9 @@ func unproven(c *gin.Context) bool {
 	case http.StatusUnauthorized:
 		return true
 	case http.StatusBadRequest, http.StatusRequestEntityTooLarge, http.StatusUnsupportedMediaType:
-		_, proven := c.Get(ctxNode)
-		return !proven
+		_, node := c.Get(ctxNode)
+		_, user := c.Get(ctxVSSUser)
+		return !node && !user
 	}
 	return false
 }

@@ -75,6 +75,10 @@ type Deps struct {
 	InFlightBytes int64
 	InFlightWait  time.Duration
 	Version       string
+	// VSS serves the VSS protocol; VSSAuth returns each tenant's
+	// authorizer.
+	VSS     VSSService
+	VSSAuth VSSAuthorizers
 	// TrustedProxies are the CIDRs whose X-Forwarded-For names the client;
 	// from anyone else the header is ignored.
 	TrustedProxies []string
@@ -149,15 +153,15 @@ func (h *handlers) routes() []route {
 	}
 }
 
-// mounts pairs each tenant prefix with the middleware that resolves it.
-func (h *handlers) mounts() []struct {
+// mount is a tenant prefix with the middleware that resolves its tenant.
+type mount struct {
 	prefix string
 	tenant gin.HandlerFunc
-} {
-	return []struct {
-		prefix string
-		tenant gin.HandlerFunc
-	}{
+}
+
+// mounts pairs each tenant prefix with the middleware that resolves it.
+func (h *handlers) mounts() []mount {
+	return []mount{
 		{defaultTenantPrefix, h.resolveTenant(func(*gin.Context) string { return backup.DefaultTenantSlug })},
 		{namedTenantPrefix, h.resolveTenant(func(c *gin.Context) string { return c.Param("tenant") })},
 	}
@@ -173,6 +177,9 @@ func NewRouter(d Deps) (*gin.Engine, error) {
 	h.sendBuffers.New = func() any { b := make([]byte, d.RetrieveChunkBytes); return &b }
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
+	// A path with a trailing slash is an unknown path, answered in its
+	// protocol's way, not a redirect (which would carry no VSS header).
+	r.RedirectTrailingSlash = false
 	// gin trusts every proxy unless told otherwise: only the configured ones
 	// may name the client, and only through X-Forwarded-For.
 	if err := r.SetTrustedProxies(d.TrustedProxies); err != nil {
@@ -180,16 +187,36 @@ func NewRouter(d Deps) (*gin.Engine, error) {
 	}
 	r.RemoteIPHeaders = []string{"X-Forwarded-For"}
 	r.Use(h.requestLog, h.recover)
-	r.NoRoute(func(c *gin.Context) { h.fail(c, backup.Errorf(backup.ENOTFOUND, "no such endpoint")) })
+	r.NoRoute(func(c *gin.Context) {
+		if isVSSPath(c.Request.URL.Path) {
+			// The reference answers an unknown path 400; here it is a
+			// decodable ErrorResponse too.
+			vssWire(c)
+			h.fail(c, backup.Errorf(backup.EINVALID, "Invalid request path."))
+			return
+		}
+		h.fail(c, backup.Errorf(backup.ENOTFOUND, "no such endpoint"))
+	})
 	// Health checks for orchestrators, outside every tenant.
 	r.GET("/healthz", h.healthz)
 	r.GET("/readyz", h.readyz)
 	r.NoMethod(func(c *gin.Context) {
+		if isVSSPath(c.Request.URL.Path) {
+			vssWire(c)
+		}
 		h.fail(c, &statusError{http.StatusMethodNotAllowed, "method not allowed"})
 	})
 	for _, m := range h.mounts() {
 		for _, rt := range h.routes() {
 			chain := append([]gin.HandlerFunc{m.tenant}, h.policy(rt.Policy)...)
+			r.Handle(rt.Method, m.prefix+rt.Path, append(chain, rt.handler)...)
+		}
+	}
+	for _, m := range h.vssMounts() {
+		for _, rt := range h.vssRoutes() {
+			// The protocol's header and error bodies come first, so that
+			// even an unknown tenant is answered in the protocol's way.
+			chain := append([]gin.HandlerFunc{vssWire, m.tenant}, h.policy(rt.Policy)...)
 			r.Handle(rt.Method, m.prefix+rt.Path, append(chain, rt.handler)...)
 		}
 	}
@@ -207,6 +234,8 @@ func (h *handlers) policy(p Policy) []gin.HandlerFunc {
 		return []gin.HandlerFunc{h.guardAddress, h.requireToken, h.limitNode}
 	case PolicyRead:
 		return []gin.HandlerFunc{h.guardAddress, h.requireToken}
+	case PolicyVSS:
+		return []gin.HandlerFunc{h.guardAddress, h.vssPrecheck, h.vssAuthenticate}
 	}
 	return nil
 }
@@ -217,6 +246,11 @@ func Routes() []Route {
 	var out []Route
 	for _, m := range h.mounts() {
 		for _, rt := range h.routes() {
+			out = append(out, Route{rt.Method, m.prefix + rt.Path, rt.Policy})
+		}
+	}
+	for _, m := range h.vssMounts() {
+		for _, rt := range h.vssRoutes() {
 			out = append(out, Route{rt.Method, m.prefix + rt.Path, rt.Policy})
 		}
 	}

@@ -24,6 +24,14 @@ func TestRoutePolicies(t *testing.T) {
 			Route{"DELETE", prefix + "/account", PolicyToken},
 		)
 	}
+	for _, prefix := range []string{"/vss", "/t/:tenant/vss"} {
+		want = append(want,
+			Route{"POST", prefix + "/getObject", PolicyVSS},
+			Route{"POST", prefix + "/putObjects", PolicyVSS},
+			Route{"POST", prefix + "/deleteObject", PolicyVSS},
+			Route{"POST", prefix + "/listKeyVersions", PolicyVSS},
+		)
+	}
 	require.Equal(t, want, Routes())
 }
 
@@ -42,5 +50,6 @@ func TestEveryDomainCodeHasAStatus(t *testing.T) {
 		"rate_limited": http.StatusTooManyRequests,
 		"unavailable":  http.StatusServiceUnavailable,
 		"internal":     http.StatusInternalServerError,
+		"no_such_key":  http.StatusNotFound,
 	}, statusByCode)
 }

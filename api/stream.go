@@ -38,13 +38,21 @@ func (h *handlers) takeSendBuffer(c *gin.Context) (buf []byte, release func(), e
 	}, nil
 }
 
+// download is a reply read a chunk at a time: a retrieve's version
+// (backup.Download), or a getObject's response (vss.Value).
+type download interface {
+	Size() int64
+	Next(ctx context.Context) ([]byte, error)
+	Close(ctx context.Context) error
+}
+
 // send writes d as the reply, a chunk at a time, holding no database
 // connection while it writes. The reply states its exact length up front; a
 // reply cut short (a database error, a stalled or vanished client) leaves
 // the length unmet, so net/http closes the connection and the client sees
 // a short body, never a wrong one. start is when the request began: the
 // whole reply still ends by WriteTimeout after it.
-func (h *handlers) send(c *gin.Context, d *backup.Download, start time.Time) {
+func (h *handlers) send(c *gin.Context, d download, start time.Time) {
 	defer h.closeDownload(c, d)
 	ctx := c.Request.Context()
 	var end time.Time
@@ -116,7 +124,7 @@ func (h *handlers) sendCut(c *gin.Context, level slog.Level, reason string, sent
 }
 
 // closeDownload ends the version's pin, even when the client has gone.
-func (h *handlers) closeDownload(c *gin.Context, d *backup.Download) {
+func (h *handlers) closeDownload(c *gin.Context, d download) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Request.Context()), unpinWait)
 	defer cancel()
 	if err := d.Close(ctx); err != nil {

@@ -71,7 +71,7 @@ Exit status: 0 done, 1 failed, 2 the command line is wrong.`,
 	root.AddCommand(
 		serveCmd(env), migrateCmd(env), keygenCmd(env),
 		healthcheckCmd(env), versionCmd(env),
-		tenantCmd(env), objectCmd(env), nodeCmd(env), reportCmd(env),
+		tenantCmd(env), objectCmd(env), nodeCmd(env), vssCmd(env), reportCmd(env),
 	)
 	return root
 }

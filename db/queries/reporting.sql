@@ -45,3 +45,21 @@ FROM reporting.stale_nodes
 WHERE (@tenant::text = '' OR tenant = @tenant::text)
   AND (last_persist IS NULL OR last_persist < @since::timestamptz)
 ORDER BY last_persist NULLS FIRST, tenant, node_key;
+
+-- name: ReportVSSUsers :many
+-- VSS users that wrote since @since (NULL: all).
+SELECT tenant, user_token, stores::bigint, objects, bytes, first_seen, last_write,
+       quota_bytes, quota_objects, quota_bytes_pct, quota_objects_pct
+FROM reporting.vss_users
+WHERE (@tenant::text = '' OR tenant = @tenant::text)
+  AND (sqlc.narg('since')::timestamptz IS NULL OR last_write >= sqlc.narg('since')::timestamptz)
+ORDER BY tenant, bytes DESC, user_token;
+
+-- name: ReportVSSDaily :many
+-- UTC days from @since's on.
+SELECT day, tenant, puts::numeric, bytes_in::numeric, gets::numeric, bytes_out::numeric,
+       deletes::numeric, lists::numeric, new_users
+FROM reporting.vss_daily
+WHERE (@tenant::text = '' OR tenant = @tenant::text)
+  AND day >= (sqlc.arg('since')::timestamptz AT TIME ZONE 'UTC')::date
+ORDER BY day DESC, tenant;

@@ -26,6 +26,7 @@ import (
 	"ldkbackup/internal/metrics"
 	"ldkbackup/internal/postgres"
 	"ldkbackup/internal/tenant"
+	"ldkbackup/internal/vss"
 )
 
 // Version is reported by /v1/status; set at build time with -ldflags.
@@ -63,11 +64,27 @@ type App struct {
 	closeErr  error
 }
 
+// Option changes how New assembles the server.
+type Option func(*options)
+
+type options struct {
+	vssAuth api.VSSAuthorizers
+}
+
+// WithVSSAuthorizers replaces how each tenant's VSS authorizer is found.
+func WithVSSAuthorizers(f api.VSSAuthorizers) Option {
+	return func(o *options) { o.vssAuth = f }
+}
+
 // New connects to the database, migrates it when configured to, and builds
 // the HTTP servers. clock is the time every rule uses, and what a paced
 // persist waits on.
-func New(ctx context.Context, cfg config.Config, logger *slog.Logger, clock backup.Clock) (*App, error) {
+func New(ctx context.Context, cfg config.Config, logger *slog.Logger, clock backup.Clock, opts ...Option) (*App, error) {
 	now := clock.Now
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -118,6 +135,12 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, clock back
 		logger.Warn("KEY_ENCRYPTION_KEY is not set: these enabled tenants are not served (their apps get 503)", "tenants", unserved)
 	}
 
+	if o.vssAuth == nil {
+		o.vssAuth = newVSSAuthorizers(cfg, store, now).For
+	}
+	if cfg.VSSAllowNoAuth {
+		logger.Warn("VSS_ALLOW_NO_AUTH=true: tenants whose VSS authorization is \"none\" are served, and anyone can read and write their one shared user; never run a public deployment like this")
+	}
 	m := metrics.New(pool, metrics.Probes{
 		Ready:        store.Ready,
 		DatabaseSize: store.DatabaseSize,
@@ -125,11 +148,13 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, clock back
 		ProbeTimeout: metricsProbeTimeout,
 	})
 	rec := activity.NewRecorder(store, now, logger)
+	// The router counts a paced persist or VSS write as an event of its
+	// tenant when it ends; the wait itself is timed here, as it starts.
+	paced := func(_ backup.TenantID, d time.Duration) { m.Paced(d) }
 	router, err := api.NewRouter(api.Deps{
-		// The router counts a paced persist as an event of its tenant when
-		// it ends; the wait itself is timed here, as it starts.
-		Backup: backup.NewService(store, clock, int(cfg.RetainVersions), backup.WithMaxStream(cfg.WriteTimeout),
-			backup.WithPaced(func(_ backup.TenantID, d time.Duration) { m.Paced(d) })),
+		Backup:         backup.NewService(store, clock, int(cfg.RetainVersions), backup.WithMaxStream(cfg.WriteTimeout), backup.WithPaced(paced)),
+		VSS:            vss.NewService(store, clock, paced),
+		VSSAuth:        o.vssAuth,
 		Auth:           auth.NewService(store, now, cfg.TimestampWindow, cfg.CacheTTL),
 		Tenants:        tenants,
 		Limiter:        limits.NewLimiter(store, now, cfg.CacheTTL),
@@ -304,7 +329,7 @@ func (a *App) housekeep(ctx context.Context) {
 		}
 		var sweep postgres.Sweep
 		if time.Since(lastHourly) >= time.Hour {
-			sweep = postgres.Sweep{Retain: int(a.cfg.RetainVersions), UploadHistoryDays: int(a.cfg.UploadHistoryDays)}
+			sweep = postgres.Sweep{Retain: int(a.cfg.RetainVersions), UploadHistoryDays: int(a.cfg.UploadHistoryDays), VSSSignatureWindow: a.cfg.VSSSignatureWindow}
 		}
 		sw, err := a.store.Housekeep(ctx, a.clock.Now(), sweep)
 		if err != nil {
@@ -318,7 +343,7 @@ func (a *App) housekeep(ctx context.Context) {
 		}
 		if sw.Ran {
 			a.logger.Info("housekeeping", "challenges", sw.Challenges, "sessions", sw.Sessions,
-				"rate_counters", sw.RateCounters, "pruned_versions", sw.Pruned, "forgotten_uploads", sw.Forgotten)
+				"rate_counters", sw.RateCounters, "pruned_versions", sw.Pruned, "forgotten_uploads", sw.Forgotten, "vss_auth_marks", sw.VSSMarks)
 		}
 		if a.cfg.UsageCheckInterval > 0 && time.Since(lastUsageCheck) >= a.cfg.UsageCheckInterval {
 			lastUsageCheck = time.Now()
@@ -337,12 +362,24 @@ func (a *App) checkUsage(ctx context.Context) {
 		}
 		return
 	}
-	a.metrics.UsageDrift(len(drift))
+	vssDrift, err := a.store.CheckVSSUsage(ctx, 0, "", a.cfg.UsageRepair)
+	if err != nil {
+		if ctx.Err() == nil {
+			a.logger.Warn("VSS usage check failed", "error", err)
+		}
+		return
+	}
+	a.metrics.UsageDrift(len(drift) + len(vssDrift))
 	for _, d := range drift {
 		a.logger.Warn("usage differs from what is stored", "tenant", int64(d.Tenant), "node", d.Node.Short(),
 			"recorded_bytes", d.RecordedBytes, "stored_bytes", d.StoredBytes,
 			"recorded_objects", d.RecordedObjects, "stored_objects", d.StoredObjects,
 			"recorded_uploads", d.RecordedUploads, "stored_uploads", d.StoredUploads, "repaired", a.cfg.UsageRepair)
+	}
+	for _, d := range vssDrift {
+		a.logger.Warn("VSS usage differs from what is stored", "tenant", int64(d.Tenant), "user", vss.User{Token: d.UserToken}.Short(),
+			"recorded_bytes", d.RecordedBytes, "stored_bytes", d.StoredBytes,
+			"recorded_objects", d.RecordedObjects, "stored_objects", d.StoredObjects, "repaired", a.cfg.UsageRepair)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -115,6 +116,43 @@ func TestReportsAgainstSeededData(t *testing.T) {
 	require.Equal(t, a.pub, stale[0]["node_key"])
 	require.EqualValues(t, 10, stale[0]["days_since_last_persist"])
 	require.Empty(t, h.reportRows("stale", report.Options{Since: time.Now().AddDate(0, 0, -11)}))
+
+	// VSS users: one per tenant, one with a bytes quota of its own.
+	alice := h.vssUserNamed("/vss", "vss-alice")
+	require.NoError(t, alice.put(i64(0), kv("k1", strings.Repeat("x", 30), 0), kv("k2", "yy", 0)))
+	require.NoError(t, h.vssUserNamed("/t/acme/vss", "vss-bob").put(nil, kv("k", "z", 0)))
+	_, err = h.pool.Exec(context.Background(), `INSERT INTO vss_user_quotas (tenant_id, user_token, quota_bytes, updated_at) VALUES (1, 'vss-alice', 64, now())`)
+	require.NoError(t, err)
+	users := h.reportRows("vss-users", report.Options{})
+	require.Len(t, users, 2)
+	require.Equal(t, "acme", users[0]["tenant"])
+	require.Equal(t, "vss-bob", users[0]["user_token"])
+	require.EqualValues(t, 1, users[0]["bytes"])
+	ua := users[1]
+	require.Equal(t, "vss-alice", ua["user_token"])
+	require.EqualValues(t, 1, ua["stores"])
+	require.EqualValues(t, 3, ua["objects"], "two keys and the global version")
+	require.EqualValues(t, 32, ua["bytes"])
+	require.EqualValues(t, 64, ua["quota_bytes"], "the user's own")
+	require.EqualValues(t, 50.0, ua["quota_bytes_pct"])
+	require.EqualValues(t, 5000, ua["quota_objects"], "the server's")
+	require.NotEmpty(t, ua["last_write"])
+	_, err = alice.get("k1")
+	require.NoError(t, err)
+	require.NoError(t, alice.del(kv("k2", "", -1)))
+	_ = alice.list(nil, nil, nil)
+	require.NoError(t, h.app.FlushActivity(context.Background()))
+	vssDays := map[string]map[string]any{}
+	for _, d := range h.reportRows("vss-daily", report.Options{}) {
+		vssDays[d["tenant"].(string)] = d
+	}
+	require.EqualValues(t, 1, vssDays["default"]["puts"])
+	require.EqualValues(t, 1, vssDays["default"]["gets"])
+	require.Greater(t, vssDays["default"]["bytes_out"], 30.0, "the reply, value and framing")
+	require.EqualValues(t, 1, vssDays["default"]["deletes"])
+	require.EqualValues(t, 1, vssDays["default"]["lists"])
+	require.EqualValues(t, 1, vssDays["default"]["new_users"])
+	require.EqualValues(t, 1, vssDays["acme"]["puts"])
 	requireReportsPrintAsBefore(t, h)
 
 	// The same figures as CSV, with a header row.

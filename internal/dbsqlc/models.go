@@ -174,6 +174,32 @@ type ReportingTenant struct {
 	NodesPersisted7d   int64
 }
 
+type ReportingVssDaily struct {
+	Day      time.Time
+	Tenant   string
+	Puts     int64
+	BytesIn  int64
+	Gets     int64
+	BytesOut int64
+	Deletes  int64
+	Lists    int64
+	NewUsers int64
+}
+
+type ReportingVssUser struct {
+	Tenant          string
+	UserToken       string
+	Stores          interface{}
+	Objects         int64
+	Bytes           int64
+	FirstSeen       time.Time
+	LastWrite       *time.Time
+	QuotaBytes      *int64
+	QuotaObjects    *int64
+	QuotaBytesPct   pgtype.Numeric
+	QuotaObjectsPct pgtype.Numeric
+}
+
 type ServerSetting struct {
 	Key       string
 	Value     int64
@@ -193,6 +219,8 @@ type Tenant struct {
 	RatePerAddressPerMinute   *int32
 	RatePerNodePerMinute      *int32
 	NewNodesPerAddressPerHour *int32
+	VssAuth                   string
+	VssJwtPublicKey           *string
 }
 
 type TenantLabel struct {
@@ -206,4 +234,59 @@ type UploadHash struct {
 	NodeID int64
 	Digest pgtype.UUID
 	Day    int32
+}
+
+type VssAuditLog struct {
+	ID        int64
+	TenantID  int64
+	UserToken string
+	Action    string
+	Detail    []byte
+	CreatedAt time.Time
+}
+
+type VssAuthMark struct {
+	TenantID  int64
+	UserToken string
+	Mark      time.Time
+}
+
+type VssObject struct {
+	UserID    int64
+	StoreID   string
+	Key       string
+	Value     []byte
+	Size      int64
+	Version   int64
+	Revision  int64
+	Seq       *int64
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+type VssRefusal struct {
+	TenantID  int64
+	UserToken string
+	Day       time.Time
+	Kind      string
+	Count     int64
+	LastAt    time.Time
+}
+
+type VssUser struct {
+	ID        int64
+	TenantID  int64
+	UserToken string
+	Bytes     int64
+	Objects   int32
+	FirstSeen time.Time
+	LastWrite *time.Time
+}
+
+type VssUserQuota struct {
+	TenantID     int64
+	UserToken    string
+	QuotaBytes   *int64
+	QuotaObjects *int32
+	UpdatedAt    time.Time
 }

@@ -132,6 +132,10 @@ type Querier interface {
 	// Nodes with channel monitors and no persist since @since.
 	ReportStaleNodes(ctx context.Context, arg ReportStaleNodesParams) ([]ReportStaleNodesRow, error)
 	ReportTenants(ctx context.Context, tenant string) ([]ReportTenantsRow, error)
+	// UTC days from @since's on.
+	ReportVSSDaily(ctx context.Context, arg ReportVSSDailyParams) ([]ReportVSSDailyRow, error)
+	// VSS users that wrote since @since (NULL: all).
+	ReportVSSUsers(ctx context.Context, arg ReportVSSUsersParams) ([]ReportVSSUsersRow, error)
 	// Consumes a live challenge and opens a session for its node in one
 	// statement: a challenge yields at most one token, even under concurrent
 	// responses. No row means the challenge was already used or has expired, and
@@ -153,6 +157,9 @@ type Querier interface {
 	// Disables (a time) or re-enables (NULL) a tenant; the default tenant is
 	// served from the environment and cannot be disabled.
 	TenantSetDisabled(ctx context.Context, arg TenantSetDisabledParams) (int64, error)
+	// Sets how a tenant's VSS requests prove their user; no row when the tenant
+	// does not exist.
+	TenantSetVSSAuth(ctx context.Context, arg TenantSetVSSAuthParams) (int64, error)
 	// Forgets uploads from before @before_day (UTC days since 1970), at most
 	// @max_rows at a time, and takes them off their nodes' counts in the same
 	// statement. The BRIN index on day finds them without reading the rest.
@@ -160,6 +167,61 @@ type Querier interface {
 	// One usage check at a time across replicas and the CLI: a repair adds the
 	// differences a check read, so two at once would add them twice.
 	UsageCheckLock(ctx context.Context) error
+	VSSAuditInsert(ctx context.Context, arg VSSAuditInsertParams) error
+	// vssauth.ReplayGuard.Advance in one statement: raise the key's mark to
+	// @mark unless the recorded one is later than @ceiling (no row: refused).
+	// A lost mark only reopens replays of the last moment, so its commit does
+	// not wait for the WAL (set_config lasts to the end of the transaction).
+	VSSAuthMarkAdvance(ctx context.Context, arg VSSAuthMarkAdvanceParams) (bool, error)
+	// Forgets marks older than @before (now less the signature window), at most
+	// @max_rows at a time: a mark that old can refuse no header the window
+	// admits, so its row is only weight.
+	VSSAuthMarksSweep(ctx context.Context, arg VSSAuthMarksSweepParams) (int64, error)
+	// One page of listKeyVersions in one statement, so the global version and
+	// the keys come from one snapshot, and counted against @rate_key in the
+	// same round trip (the preserved side of the LEFT JOINs: one row with found
+	// false when the page is empty). Keys that begin with @prefix (compared as
+	// characters: no pattern), newest created first, below seq @before when
+	// @paged; global_version is the stored row's version (NULL when there is
+	// none) and the row itself is never listed.
+	VSSKeyList(ctx context.Context, arg VSSKeyListParams) ([]VSSKeyListRow, error)
+	// @length bytes of a value from byte @start (1 is the first), reading only
+	// the TOAST chunks they lie in (the value is stored EXTERNAL), and only if
+	// the row is still the one VSSObjectOpen read (same seq and revision): no
+	// row when it was written or deleted since.
+	VSSObjectChunk(ctx context.Context, arg VSSObjectChunkParams) ([]byte, error)
+	// A getObject's first read, in one round trip that also counts the read
+	// against @rate_key (rate_count is the preserved side of the LEFT JOIN, so a
+	// read of a missing key is counted too): the key's version and size, and
+	// its first @chunk_bytes bytes (all of a value of at most that size). seq
+	// and revision name this value for the chunks read after it.
+	VSSObjectOpen(ctx context.Context, arg VSSObjectOpenParams) (VSSObjectOpenRow, error)
+	// One round trip: every rule of a VSS write is in db/functions/vss_put.sql.
+	VSSPut(ctx context.Context, arg VSSPutParams) (VSSPutRow, error)
+	VSSQuotaClear(ctx context.Context, arg VSSQuotaClearParams) error
+	VSSQuotaGet(ctx context.Context, arg VSSQuotaGetParams) (VSSQuotaGetRow, error)
+	VSSQuotaSet(ctx context.Context, arg VSSQuotaSetParams) error
+	// @day is the UTC date of @now.
+	VSSRefusalRecord(ctx context.Context, arg VSSRefusalRecordParams) error
+	VSSRefusalsSince(ctx context.Context, arg VSSRefusalsSinceParams) ([]VSSRefusalsSinceRow, error)
+	// Repairs a drift by adding the difference, as NodeUsageAdjust does.
+	VSSUsageAdjust(ctx context.Context, arg VSSUsageAdjustParams) error
+	// Users whose recorded usage differs from what they store, with both, read
+	// in one snapshot as NodeUsageDrift reads nodes'. @tenant_id = 0: every
+	// tenant; an empty @user_token: every user.
+	VSSUsageDrift(ctx context.Context, arg VSSUsageDriftParams) ([]VSSUsageDriftRow, error)
+	// Deletes a user's keys (of one store with @one_store) and lowers its usage
+	// by exactly what the DELETE removed, in one statement; the caller holds
+	// the user's lock (VSSUserLock).
+	VSSUserDeleteObjects(ctx context.Context, arg VSSUserDeleteObjectsParams) (VSSUserDeleteObjectsRow, error)
+	VSSUserGet(ctx context.Context, arg VSSUserGetParams) (VSSUserGetRow, error)
+	// A user's keys, by store and newest created first; the global version's
+	// row too, which an operator may want to see.
+	VSSUserKeys(ctx context.Context, arg VSSUserKeysParams) ([]VSSUserKeysRow, error)
+	// Takes the user's row lock, which every write of the user takes first
+	// (vss_put), so what follows in the transaction sees all of its writes.
+	VSSUserLock(ctx context.Context, arg VSSUserLockParams) (int64, error)
+	VSSUserStores(ctx context.Context, userID int64) ([]VSSUserStoresRow, error)
 	// Deletes versions beyond @retain per object, at most @max_rows at a time.
 	// persist_object prunes each object it writes; this catches versions a
 	// streaming retrieve had pinned, and objects that stopped being written

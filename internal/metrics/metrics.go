@@ -91,7 +91,7 @@ func New(pool *pgxpool.Pool, probes Probes) *Metrics {
 		}),
 		drift: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "ldkbackup_usage_drift_nodes",
-			Help: "Nodes whose recorded usage differed from what is stored at the last usage check.",
+			Help: "Nodes and VSS users whose recorded usage differed from what is stored at the last usage check.",
 		}),
 		replicationRead: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "ldkbackup_db_replication_read",
@@ -182,7 +182,8 @@ func (m *Metrics) Event(tenant, pattern, kind string) {
 // Paced records a persist that waited d for its turn.
 func (m *Metrics) Paced(d time.Duration) { m.paced.Observe(d.Seconds()) }
 
-// UsageDrift records how many nodes the last usage check found drifted.
+// UsageDrift records how many nodes and VSS users the last usage check found
+// drifted.
 func (m *Metrics) UsageDrift(nodes int) { m.drift.Set(float64(nodes)) }
 
 // Replication records the primary's replication at a check: ok is false

@@ -318,6 +318,8 @@ func interpretError(err error) error {
 		switch pgErr.Code {
 		case "23505": // unique_violation
 			return &wrapped{backup.Errorf(backup.ECONFLICT, "conflicting write, try again"), err}
+		case "LBV01": // raised by vss_put: an item's version did not match
+			return &wrapped{backup.Errorf(backup.ECONFLICT, "Transaction could not be completed due to a possible conflict"), err}
 		case "LBR01": // raised by persist_object
 			e := backup.Errorf(backup.ECONFLICT, "this node uploaded these exact bytes before: a replayed upload is refused")
 			e.Refusal = backup.RefusedReplay
