@@ -27,6 +27,7 @@ import (
 	"ldkbackup/internal/postgres"
 	"ldkbackup/internal/tenant"
 	"ldkbackup/internal/vss"
+	"ldkbackup/internal/vssauth"
 )
 
 // Version is reported by /v1/status; set at build time with -ldflags.
@@ -77,7 +78,7 @@ func WithVSSAuthorizers(f api.VSSAuthorizers) Option {
 // persist waits on.
 func New(ctx context.Context, cfg config.Config, logger *slog.Logger, clock backup.Clock, opts ...Option) (*App, error) {
 	now := clock.Now
-	o := options{vssAuth: noVSSAuth}
+	o := options{vssAuth: signatureVSSAuth(now)}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -390,8 +391,22 @@ func (a *App) close() error {
 	return err
 }
 
-// noVSSAuth refuses every VSS request: the VSS authorizers are not wired
-// yet.
-func noVSSAuth(context.Context, *backup.Tenant) (api.VSSAuthorizer, error) {
-	return nil, backup.Errorf(backup.EUNAUTHORIZED, "VSS authentication is not configured on this server")
+// signatureVSSAuth admits ldk-node's default signature header for every
+// tenant, in the default window: the default scheme, until tenants
+// choose theirs (JWT, or none for development).
+func signatureVSSAuth(now func() time.Time) api.VSSAuthorizers {
+	a := vssRefusals{vssauth.NewSignature(0, now)}
+	return func(context.Context, *backup.Tenant) (api.VSSAuthorizer, error) { return a, nil }
+}
+
+// vssRefusals answers an authorizer's refusals as 401 with its reason; any
+// other error of it stays a server fault.
+type vssRefusals struct{ vssauth.Authorizer }
+
+func (r vssRefusals) Authorize(ctx context.Context, h http.Header) (string, error) {
+	token, err := r.Authorizer.Authorize(ctx, h)
+	if errors.Is(err, vssauth.ErrUnauthorized) {
+		return "", backup.Errorf(backup.EUNAUTHORIZED, "%s", err.Error())
+	}
+	return token, err
 }
