@@ -77,7 +77,7 @@ type failoverRun struct {
 	server  *serverProcess
 	hc      *http.Client
 	wallets []*wallet
-	ledgers []*ledger
+	ledgers []*ledger[object]
 
 	mu      sync.Mutex
 	acks    []time.Time // when each acknowledged persist's reply arrived
@@ -129,7 +129,7 @@ func failoverDrill(ctx context.Context, e *env, v *verdict) (any, error) {
 		if err != nil {
 			return fig, err
 		}
-		r.wallets, r.ledgers = append(r.wallets, w), append(r.ledgers, newLedger())
+		r.wallets, r.ledgers = append(r.wallets, w), append(r.ledgers, newLedger[object]())
 	}
 	events, err := r.runLoad(ctx)
 	fig.Events = events
@@ -297,7 +297,7 @@ func (r *failoverRun) walletLoop(i int, stop <-chan struct{}) {
 		u := bytesUpload(failoverObjects[n%len(failoverObjects)], body)
 		start := time.Now()
 		res := w.persist(context.Background(), r.hc, r.server.BaseURL, r.e.serverPub, u)
-		l.record(u, res)
+		l.record(u.obj, sentPersist(u, res))
 		status := "none"
 		if res.status != 0 {
 			status = fmt.Sprint(res.status)

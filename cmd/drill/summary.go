@@ -62,7 +62,7 @@ func statuses(m map[string]int) string {
 
 func (f restartFigures) headline() string {
 	return fmt.Sprintf("%s acknowledged, %d lost, %s failed cleanly (%s), %d unclean, %d stale reads, slowest failure %.0f ms; %d of %d wallets restored",
-		thousands(f.Acknowledged), f.Lost, thousands(f.FailedCleanly), statuses(f.FailedStatuses), f.Unclean, f.StaleReads, f.MaxErrorMs, f.Restored, f.Wallets)
+		thousands(f.Acknowledged), f.Lost, thousands(f.FailedCleanly), statuses(f.FailedStatuses), f.Unclean, f.StaleReads, f.MaxErrorMs, f.Restored, f.Wallets) + vssHeadline(f.VSS)
 }
 
 func (f killFigures) headline() string {
@@ -71,7 +71,7 @@ func (f killFigures) headline() string {
 		midBody += r.MidBody
 	}
 	return fmt.Sprintf("%d kills (%d uploads caught mid-body), %d acknowledged, %d lost, %d corrupt payloads, %d unacknowledged but committed whole",
-		len(f.Rounds), midBody, f.Acknowledged, f.Lost, f.Integrity.CorruptPayloads, f.UnackedCommitted)
+		len(f.Rounds), midBody, f.Acknowledged, f.Lost, f.Integrity.CorruptPayloads, f.UnackedCommitted) + vssHeadline(f.VSS)
 }
 
 func (f replicaFigures) headline() string {
@@ -85,7 +85,7 @@ func (f replicaFigures) headline() string {
 	}
 	return fmt.Sprintf("%d duplicate migrations, tokens %s, challenges %s, address limit %d/%d, node limit %d/%d, quota %s",
 		f.DuplicateMigrations, f.TokensAcross, f.ChallengesAcross, f.AddressLimit.Passed, f.AddressLimit.Sent,
-		f.NodeLimit.Passed, f.NodeLimit.Sent, quota)
+		f.NodeLimit.Passed, f.NodeLimit.Sent, quota) + vssHeadline(f.VSS)
 }
 
 func (f slowFigures) headline() string {
