@@ -49,6 +49,9 @@ type vssLoad struct {
 	valueBytes int
 	// failFast bounds a failure's answer time; 0: no bound.
 	failFast time.Duration
+	// backoff is the pause after a failed request, as a client backs off
+	// instead of spinning on refusals or a server that is gone.
+	backoff time.Duration
 
 	mu       sync.Mutex
 	requests int
@@ -67,7 +70,7 @@ type vssLoad struct {
 // newVSSLoad makes writers users of keys keys each; forwardedFor, when not
 // nil, gives user i an X-Forwarded-For of its own.
 func newVSSLoad(hc *http.Client, base func() string, writers, keys, valueBytes int, forwardedFor func(i int) string) (*vssLoad, error) {
-	l := &vssLoad{hc: hc, base: base, valueBytes: valueBytes, failed: map[string]int{}}
+	l := &vssLoad{hc: hc, base: base, valueBytes: valueBytes, failed: map[string]int{}, backoff: 20 * time.Millisecond}
 	for i := range writers {
 		key, err := btcec.NewPrivateKey()
 		if err != nil {
@@ -117,8 +120,7 @@ func (l *vssLoad) run(stop <-chan struct{}, rounds int) {
 				default:
 				}
 				if !l.step(w, w.keys[n%len(w.keys)]) {
-					// No server to answer (killed, restarting): do not spin.
-					time.Sleep(20 * time.Millisecond)
+					time.Sleep(l.backoff)
 				}
 			}
 		})
@@ -127,7 +129,7 @@ func (l *vssLoad) run(stop <-chan struct{}, rounds int) {
 }
 
 // step writes key (unless the writer must first learn what its last put
-// did) and reads it back; false when a request got no answer.
+// did) and reads it back; false when a request failed.
 func (l *vssLoad) step(w *vssWriter, key string) bool {
 	if !w.resync[key] && !l.put(w, key) {
 		return false
@@ -212,7 +214,7 @@ func (l *vssLoad) read(w *vssWriter, key string) bool {
 // outcome counts a request: ok; failed (a 5xx ErrorResponse within
 // failFast, or no reply, which each drill judges); or unclean (a 4xx, an
 // answer without the protocol header or ErrorResponse, a slow failure).
-// It returns false for no reply.
+// It returns whether the request succeeded.
 func (l *vssLoad) outcome(what string, err error, latency time.Duration) bool {
 	var vErr *vssclient.Error
 	switch {
@@ -224,9 +226,8 @@ func (l *vssLoad) outcome(what string, err error, latency time.Duration) bool {
 		l.unclear(fmt.Sprintf("%s after %s: %v", what, latency.Round(time.Millisecond), err), latency)
 	default:
 		l.count(func() { l.failed["none"]++ }, latency)
-		return false
 	}
-	return true
+	return err == nil
 }
 
 func (l *vssLoad) unclear(detail string, latency time.Duration) {
