@@ -110,3 +110,12 @@ func (f burstFigures) headline() string {
 	return fmt.Sprintf("%d monitors at once, allowance %d/min: %d stored (%s), slowest %.1f s, %d objects stored, usage drift %d",
 		f.Monitors, f.PerMinute, f.Acked, statuses(f.Statuses), f.SlowestSeconds, f.Integrity.Objects, f.Integrity.UsageDrift)
 }
+
+func (f failoverFigures) headline() string {
+	promoted := make([]string, len(f.Events))
+	for i, ev := range f.Events {
+		promoted[i] = fmt.Sprintf("%.1f s", ev.PromotedMs/1000)
+	}
+	return fmt.Sprintf("%d events (new primary after %s), %s acknowledged, %d lost, answers %s; %d of %d wallets restored",
+		len(f.Events), strings.Join(promoted, ", "), thousands(f.Acknowledged), f.Lost, statuses(f.Answers), f.Restored, f.Wallets) + vssHeadline(f.VSS)
+}
