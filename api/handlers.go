@@ -136,6 +136,9 @@ func (h *handlers) persist(c *gin.Context) {
 	if res.Stored {
 		c.Set(ctxStored, true)
 	}
+	if res.Waited > 0 {
+		c.Set(ctxWaited, res.Waited)
+	}
 	c.JSON(http.StatusOK, gin.H{"success": true, "signature": res.Signature, "version": res.Version})
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"ldkbackup/internal/backup"
+	"ldkbackup/internal/vss"
 )
 
 // Keys of values middleware leaves in the gin context.
@@ -23,12 +24,13 @@ const (
 	ctxNode      = "node"
 	ctxError     = "error"
 	ctxStored    = "stored" // a persist stored a new version
+	ctxWaited    = "waited" // how long a paced persist waited for its turn
 )
 
 // requestLog gives each request an id (also sent back as X-Request-Id) and
 // logs one line when it ends. It never logs tokens, signatures or bodies.
 func (h *handlers) requestLog(c *gin.Context) {
-	start := time.Now()
+	start := h.deps.Now()
 	id := c.GetHeader("X-Request-Id")
 	if id == "" || len(id) > 64 {
 		var b [8]byte
@@ -43,24 +45,34 @@ func (h *handlers) requestLog(c *gin.Context) {
 	}
 	c.Next()
 
-	elapsed := time.Since(start)
+	elapsed := h.deps.Now().Sub(start)
 	route, status := c.FullPath(), c.Writer.Status()
 	// The bytes read, not the declared Content-Length: a refused body (413)
 	// is mostly never read, and a lying client declares what it likes.
 	in, out := body.n, int64(max(c.Writer.Size(), 0))
-	h.deps.Observer.Request(route, status, elapsed, in, out)
 	value, _ := c.Get(ctxTenant)
 	tenant, _ := value.(*backup.Tenant) // nil before a tenant was resolved
+	var slug string
+	if tenant != nil {
+		slug = tenant.Slug
+	}
+	// A paced persist's wait is the node's doing, not the server's: latency
+	// leaves it out, and the wait is counted as its own event.
+	waited := c.GetDuration(ctxWaited)
+	h.deps.Observer.Request(slug, route, status, max(elapsed-waited, 0), in, out)
 	if tenant != nil {
 		if kind := eventOf(c, route, status); kind != "" {
 			var bytes int64
 			switch kind {
-			case backup.EventRetrieve:
+			case backup.EventRetrieve, backup.EventVSSGet:
 				bytes = out
-			case backup.EventPersist:
+			case backup.EventPersist, backup.EventVSSPut:
 				bytes = in
 			}
-			h.deps.Observer.Event(tenant.ID, kind, bytes)
+			h.deps.Observer.Event(tenant, route, kind, bytes)
+		}
+		if waited > 0 {
+			h.deps.Observer.Event(tenant, route, backup.EventPaced, 0)
 		}
 	}
 	ctx := c.Request.Context()
@@ -81,6 +93,9 @@ func (h *handlers) requestLog(c *gin.Context) {
 	}
 	if node, ok := logNode(c); ok {
 		attrs = append(attrs, slog.String("node", node.Short()))
+	}
+	if u, ok := c.Get(ctxVSSUser); ok {
+		attrs = append(attrs, slog.String("user", u.(vss.User).Short()))
 	}
 	h.deps.Logger.LogAttrs(ctx, slog.LevelInfo, "request", attrs...)
 }
@@ -113,6 +128,14 @@ func eventOf(c *gin.Context, route string, status int) string {
 	switch status {
 	case http.StatusOK:
 		switch {
+		case c.GetBool(ctxVSS) && is("/putObjects"):
+			return backup.EventVSSPut
+		case c.GetBool(ctxVSS) && is("/getObject"):
+			return backup.EventVSSGet
+		case c.GetBool(ctxVSS) && is("/deleteObject"):
+			return backup.EventVSSDelete
+		case c.GetBool(ctxVSS) && is("/listKeyVersions"):
+			return backup.EventVSSList
 		case is("/auth/response"):
 			return backup.EventLogin
 		case is("/retrieve"):

@@ -44,10 +44,14 @@ type Limiter interface {
 }
 
 // Observer is told about every finished request (metrics) and every event
-// that reports count (logins, reads, signature failures, refusals).
+// that reports count (logins, reads, persists, paced persists, signature
+// failures, refusals). route is the route pattern, e.g.
+// "/t/:tenant/v1/persist": its protocol is the segment after the tenant
+// prefix. tenant is the resolved tenant's slug, "" before one was resolved.
+// d leaves out the wait of a paced persist, which is its own event.
 type Observer interface {
-	Request(route string, status int, d time.Duration, in, out int64)
-	Event(tenant backup.TenantID, kind string, bytes int64)
+	Request(tenant, route string, status int, d time.Duration, in, out int64)
+	Event(tenant *backup.Tenant, route, kind string, bytes int64)
 }
 
 // Deps is everything the router needs.
@@ -59,8 +63,11 @@ type Deps struct {
 	Observer Observer
 	// Ready says whether this replica can serve: the database answers and
 	// its schema is current.
-	Ready        func(ctx context.Context) error
-	Logger       *slog.Logger
+	Ready  func(ctx context.Context) error
+	Logger *slog.Logger
+	// Now is the clock a request's latency is measured on (the server's,
+	// which a paced persist waits on); nil is time.Now.
+	Now          func() time.Time
 	MaxBodyBytes int64
 	// InFlightBytes caps the payload bytes held in memory at once, persist
 	// bodies and retrieve buffers together; a request waits up to
@@ -163,6 +170,9 @@ func (h *handlers) mounts() []mount {
 // NewRouter builds the HTTP handler of the public port.
 func NewRouter(d Deps) (*gin.Engine, error) {
 	gin.SetMode(gin.ReleaseMode)
+	if d.Now == nil {
+		d.Now = time.Now
+	}
 	h := &handlers{deps: d, inFlight: semaphore.NewWeighted(max(d.InFlightBytes, d.MaxBodyBytes, d.RetrieveChunkBytes))}
 	h.sendBuffers.New = func() any { b := make([]byte, d.RetrieveChunkBytes); return &b }
 	r := gin.New()

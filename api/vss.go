@@ -19,8 +19,8 @@ import (
 // VSSService is what the VSS handlers need.
 type VSSService interface {
 	Get(ctx context.Context, u vss.User, req *vsspb.GetObjectRequest, buf []byte) (*vss.Value, error)
-	Put(ctx context.Context, u vss.User, addr string, req *vsspb.PutObjectRequest) error
-	Delete(ctx context.Context, u vss.User, addr string, req *vsspb.DeleteObjectRequest) error
+	Put(ctx context.Context, u vss.User, addr string, req *vsspb.PutObjectRequest) (waited time.Duration, err error)
+	Delete(ctx context.Context, u vss.User, addr string, req *vsspb.DeleteObjectRequest) (waited time.Duration, err error)
 	List(ctx context.Context, u vss.User, req *vsspb.ListKeyVersionsRequest) (*vsspb.ListKeyVersionsResponse, error)
 }
 
@@ -202,11 +202,14 @@ func (h *handlers) vssPut(c *gin.Context) {
 		return
 	}
 	defer release()
-	if err := h.deps.VSS.Put(c.Request.Context(), vssUserOf(c), addressOf(c), &req); err != nil {
+	waited, err := h.deps.VSS.Put(c.Request.Context(), vssUserOf(c), addressOf(c), &req)
+	if waited > 0 {
+		c.Set(ctxWaited, waited)
+	}
+	if err != nil {
 		h.fail(c, err)
 		return
 	}
-	c.Set(ctxStored, true)
 	h.vssReply(c, &vsspb.PutObjectResponse{})
 }
 
@@ -218,7 +221,11 @@ func (h *handlers) vssDelete(c *gin.Context) {
 		return
 	}
 	defer release()
-	if err := h.deps.VSS.Delete(c.Request.Context(), vssUserOf(c), addressOf(c), &req); err != nil {
+	waited, err := h.deps.VSS.Delete(c.Request.Context(), vssUserOf(c), addressOf(c), &req)
+	if waited > 0 {
+		c.Set(ctxWaited, waited)
+	}
+	if err != nil {
 		h.fail(c, err)
 		return
 	}

@@ -109,6 +109,7 @@ func dev(ctx context.Context, dataDir string, getenv func(string) string, stdout
 	}
 	fmt.Fprintf(stdout, "server public key (pin this in the app): %s\n", cfg.PublicKey)
 	fmt.Fprintf(stdout, "serving on %s  (metrics: http://%s/metrics; database: %s)\n", a.URL(), a.AdminAddr(), redactURL(cfg.DatabaseURL))
+	fmt.Fprintf(stdout, "VSS (ldk-node): %s/vss, signature authorization (server tenant vss-auth changes it)\n", a.URL())
 	return a.Wait(ctx)
 }
 

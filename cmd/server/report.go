@@ -12,7 +12,7 @@ import (
 func reportCmd(env *cliEnv) *cobra.Command {
 	cmd := group(&cobra.Command{
 		Use:   "report",
-		Short: "nodes, daily, tenants, stale, vss-users: the reporting views as a table, CSV or JSON",
+		Short: "nodes, daily, tenants, stale, vss-users, vss-daily: the reporting views as a table, CSV or JSON",
 		Long: `Print one of the views of the reporting schema (docs/reporting.md has them with
 example queries). --tenant narrows a report to one tenant, which must exist.
 WHEN is a date (2026-11-01, UTC) or a span back from now (7d, 12h).
@@ -29,6 +29,8 @@ Settings come from the environment and ./.env (DATABASE_URL).`,
 		reportViewCmd(env, "tenants", "totals per tenant", ""),
 		reportViewCmd(env, "stale", "nodes with channel monitors that have not persisted since WHEN",
 			"the cut-off (default: 7d)"),
+		reportViewCmd(env, "vss-daily", "per UTC day and tenant: VSS puts, bytes in, gets, bytes out, deletes, lists, new users",
+			"from that day on (default: the last 30 days)"),
 		reportViewCmd(env, "vss-users", "per VSS user: stores, objects, bytes, first seen, last write, quota use",
 			"only users that wrote since WHEN (default: all)"),
 	)

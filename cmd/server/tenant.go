@@ -1,9 +1,11 @@
 package main
 
 import (
+	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"io"
+	"os"
 	"sort"
 	"time"
 
@@ -35,7 +37,7 @@ apps pin the server public key.`,
 	})
 	labels.AddCommand(tenantLabelsAddCmd(env))
 	cmd.AddCommand(tenantAddCmd(env), tenantListCmd(env), tenantShowCmd(env),
-		tenantSetDisabledCmd(env, true), tenantSetDisabledCmd(env, false), labels)
+		tenantSetDisabledCmd(env, true), tenantSetDisabledCmd(env, false), labels, tenantVSSAuthCmd(env))
 	return cmd
 }
 
@@ -181,6 +183,8 @@ func printTenant(w io.Writer, r backup.TenantRecord) {
 	fmt.Fprintf(w, "name:               %s\n", r.Name)
 	fmt.Fprintf(w, "server public key:  %s\n", publicKeyText(r.PublicKey))
 	fmt.Fprintf(w, "base path:          %s\n", basePath(r.Slug))
+	fmt.Fprintf(w, "VSS base path:      %s\n", vssBasePath(r.Slug))
+	fmt.Fprintf(w, "VSS authorization:  %s\n", vssAuthText(r.VSSAuth))
 	fmt.Fprintf(w, "created:            %s\n", r.CreatedAt.UTC().Format(time.RFC3339))
 	fmt.Fprintf(w, "disabled:           %s\n", timeText(r.DisabledAt))
 	fmt.Fprintf(w, "quota bytes:        %s\n", limitText(r.Limits.QuotaBytes))
@@ -206,6 +210,24 @@ func basePath(slug string) string {
 	return "/t/" + slug + "/v1"
 }
 
+func vssBasePath(slug string) string {
+	if slug == backup.DefaultTenantSlug {
+		return "/vss (and /t/default/vss)"
+	}
+	return "/t/" + slug + "/vss"
+}
+
+func vssAuthText(a backup.VSSAuth) string {
+	switch a.Scheme {
+	case backup.VSSAuthJWT:
+		sum := sha256.Sum256([]byte(a.JWTPublicKey))
+		return "jwt (RS256 bearer tokens; issuer key sha256 " + hex.EncodeToString(sum[:8]) + "...)"
+	case backup.VSSAuthNone:
+		return "none (development only: served only with VSS_ALLOW_NO_AUTH=true)"
+	}
+	return string(a.Scheme) + " (the user's key signs each request, as ldk-node does by default)"
+}
+
 func publicKeyText(k []byte) string {
 	if k == nil {
 		return "PUBLIC_KEY from the environment"
@@ -225,4 +247,62 @@ func limitText[T int32 | int64](v *T) string {
 		return "server default"
 	}
 	return fmt.Sprint(*v)
+}
+
+func tenantVSSAuthCmd(env *cliEnv) *cobra.Command {
+	var keyFile string
+	cmd := &cobra.Command{
+		Use:   "vss-auth SLUG signature|jwt|none [--jwt-key FILE]",
+		Short: "choose how the tenant's VSS requests prove their user",
+		Long: `Choose how the tenant's VSS requests (at its VSS base path) prove their user:
+  signature  the user's key signs each request (ldk-node's default); the user
+             token is the key. Every tenant starts with it.
+  jwt        RS256 bearer tokens of the app's own login service; the user
+             token is the token's subject. --jwt-key is the PEM public key
+             (PUBLIC KEY, RSA PUBLIC KEY or CERTIFICATE, at least 2048 bits)
+             of that service.
+  none       no proof: every client is one shared user. Development only:
+             served only by a server started with VSS_ALLOW_NO_AUTH=true.
+Every replica uses the new choice within CACHE_TTL. Data stays with its user
+token, so switching schemes gives the app's users other user tokens (and
+so empty stores) unless the new tokens equal the old.`,
+		Example: `  server tenant vss-auth acme jwt --jwt-key issuer.pem
+  server tenant vss-auth acme signature`,
+		Args: args(2, 2, "SLUG SCHEME"),
+		RunE: func(cmd *cobra.Command, a []string) error {
+			scheme := backup.VSSAuthScheme(a[1])
+			switch scheme {
+			case backup.VSSAuthSignature, backup.VSSAuthJWT, backup.VSSAuthNone:
+			default:
+				return usageErrorf(cmd, "SCHEME %q: want signature, jwt or none", a[1])
+			}
+			if (scheme == backup.VSSAuthJWT) != (keyFile != "") {
+				return usageErrorf(cmd, "--jwt-key FILE goes with the jwt scheme, and only with it")
+			}
+			var pem []byte
+			if keyFile != "" {
+				var err error
+				if pem, err = os.ReadFile(keyFile); err != nil {
+					return err
+				}
+			}
+			ctx := cmd.Context()
+			adm, err := openAdmin(ctx, env.getenv)
+			if err != nil {
+				return err
+			}
+			defer adm.close()
+			if err := adm.tenants.SetVSSAuth(ctx, a[0], scheme, string(pem)); err != nil {
+				return err
+			}
+			r, err := adm.tenants.Show(ctx, a[0])
+			if err != nil {
+				return err
+			}
+			printTenant(env.stdout, r)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&keyFile, "jwt-key", "", "PEM file of the token issuer's public key (jwt only)")
+	return cmd
 }

@@ -24,7 +24,7 @@ and ./.env (DATABASE_URL).`,
   server vss quota 02ab...ef --bytes 209715200
   server vss delete 02ab...ef --tenant acme`,
 	})
-	cmd.AddCommand(vssShowCmd(env), vssQuotaCmd(env), vssDeleteCmd(env))
+	cmd.AddCommand(vssShowCmd(env), vssQuotaCmd(env), vssDeleteCmd(env), vssCheckCmd(env))
 	return cmd
 }
 
@@ -231,5 +231,67 @@ must use version 0 or -1. Its quotas of its own and its refusals are kept.`,
 	}
 	cmd.Flags().StringVar(&slug, "tenant", backup.DefaultTenantSlug, "the tenant (wallet app) of the user")
 	cmd.Flags().StringVar(&store, "store", "", "only this store id (may be empty: --store '')")
+	return cmd
+}
+
+func vssCheckCmd(env *cliEnv) *cobra.Command {
+	var slug string
+	var repair bool
+	format := table.Table
+	cmd := &cobra.Command{
+		Use:   "check [USER_TOKEN] [--tenant SLUG] [--repair]",
+		Short: "compare VSS users' recorded usage with what they store; repair differences",
+		Long: `Compare each VSS user's recorded usage (bytes, objects: what its quotas are
+checked against) with what it stores, in one snapshot, and list the users that
+differ. With USER_TOKEN, that user of --tenant (default "default"); without,
+every user (of --tenant only when it is given). --repair adds each difference
+to the recorded usage. Exits 1 when differences were found and not repaired.
+Housekeeping runs the same check every USAGE_CHECK_INTERVAL.`,
+		Example: `  server vss check
+  server vss check 02ab...ef --tenant acme --repair`,
+		Args: args(0, 1, "[USER_TOKEN]"),
+		RunE: func(c *cobra.Command, a []string) error {
+			ctx := c.Context()
+			adm, err := openAdmin(ctx, env.getenv)
+			if err != nil {
+				return err
+			}
+			defer adm.close()
+			var tenantID backup.TenantID
+			if len(a) == 1 || c.Flags().Changed("tenant") {
+				t, err := adm.tenant(ctx, slug)
+				if err != nil {
+					return err
+				}
+				tenantID = t.ID
+			}
+			token := ""
+			if len(a) == 1 {
+				token = a[0]
+			}
+			drift, err := adm.store.CheckVSSUsage(ctx, tenantID, token, repair)
+			if err != nil {
+				return err
+			}
+			if len(drift) == 0 && format == table.Table {
+				fmt.Fprintln(env.stdout, "usage matches what is stored")
+				return nil
+			}
+			rows := make([][]any, 0, len(drift))
+			for _, d := range drift {
+				rows = append(rows, []any{int64(d.Tenant), d.UserToken, d.RecordedBytes, d.StoredBytes, d.RecordedObjects, d.StoredObjects, repair})
+			}
+			if err := table.Write(env.stdout, format, []string{"tenant_id", "user_token", "recorded_bytes", "stored_bytes", "recorded_objects", "stored_objects", "repaired"}, rows); err != nil {
+				return err
+			}
+			if len(drift) > 0 && !repair {
+				return fmt.Errorf("%d user(s) differ from what they store (--repair repairs them)", len(drift))
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&slug, "tenant", backup.DefaultTenantSlug, "the tenant (wallet app) of the user(s)")
+	cmd.Flags().BoolVar(&repair, "repair", false, "add each difference to the recorded usage")
+	formatFlag(cmd, &format)
 	return cmd
 }

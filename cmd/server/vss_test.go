@@ -2,6 +2,12 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/pem"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -83,4 +89,67 @@ func TestVSSShowQuotaDelete(t *testing.T) {
 		require.ErrorContains(t, err, tc.want)
 	}
 	require.Contains(t, c.ok("vss", "show", "never-wrote"), "first seen:  never wrote")
+}
+
+// TestTenantVSSAuth: the operator chooses a tenant's VSS scheme; jwt needs
+// an issuer key the server can use, and only jwt takes one.
+func TestTenantVSSAuth(t *testing.T) {
+	t.Parallel()
+	c := newCLI(t)
+	c.ok("tenant", "add", "acme", "--name", "Acme")
+	require.Contains(t, c.ok("tenant", "show", "acme"), "VSS authorization:  signature")
+	require.Contains(t, c.ok("tenant", "show", "acme"), "VSS base path:      /t/acme/vss")
+
+	dir := t.TempDir()
+	writeKey := func(name string, bits int) string {
+		key, err := rsa.GenerateKey(rand.Reader, bits)
+		require.NoError(t, err)
+		der, err := x509.MarshalPKIXPublicKey(&key.PublicKey)
+		require.NoError(t, err)
+		path := filepath.Join(dir, name)
+		require.NoError(t, os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), 0o600))
+		return path
+	}
+	good, small := writeKey("issuer.pem", 2048), writeKey("small.pem", 1024)
+	require.Contains(t, c.ok("tenant", "vss-auth", "acme", "jwt", "--jwt-key", good), "VSS authorization:  jwt (RS256 bearer tokens; issuer key sha256 ")
+	require.Contains(t, c.ok("tenant", "vss-auth", "default", "none"), "VSS authorization:  none (development only")
+	require.Contains(t, c.ok("tenant", "vss-auth", "default", "signature"), "VSS authorization:  signature")
+
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"tenant", "vss-auth", "acme", "jwt"}, "--jwt-key FILE goes with the jwt scheme"},
+		{[]string{"tenant", "vss-auth", "acme", "signature", "--jwt-key", good}, "--jwt-key FILE goes with the jwt scheme"},
+		{[]string{"tenant", "vss-auth", "acme", "jwt", "--jwt-key", small}, "2048"},
+		{[]string{"tenant", "vss-auth", "acme", "jwt", "--jwt-key", filepath.Join(dir, "missing.pem")}, "no such file"},
+		{[]string{"tenant", "vss-auth", "acme", "oauth"}, `SCHEME "oauth"`},
+		{[]string{"tenant", "vss-auth", "nope", "signature"}, `no tenant "nope"`},
+	} {
+		_, err := c.run(tc.args...)
+		require.ErrorContains(t, err, tc.want, "%v", tc.args)
+	}
+	require.Contains(t, c.ok("tenant", "show", "acme"), "VSS authorization:  jwt", "a refused change changes nothing")
+}
+
+// TestVSSCheck: the usage check finds a VSS user whose recorded usage
+// differs from what it stores, exits 1 until it is repaired, and repairs it.
+func TestVSSCheck(t *testing.T) {
+	t.Parallel()
+	c := newCLI(t)
+	ctx := context.Background()
+	store := postgres.NewStore(c.pool)
+	u := vss.User{Tenant: &backup.Tenant{ID: backup.DefaultTenant, Slug: backup.DefaultTenantSlug}, Token: "02bb"}
+	_, err := store.PutVSS(ctx, u, vss.Write{Puts: []*vsspb.KeyValue{{Key: "k", Value: []byte("seven b"), Version: 0}}}, time.Now(), backup.WriteLimits{})
+	require.NoError(t, err)
+	require.Contains(t, c.ok("vss", "check"), "usage matches what is stored")
+
+	_, err = c.pool.Exec(ctx, `UPDATE vss_users SET bytes = bytes + 100, objects = objects + 2`)
+	require.NoError(t, err)
+	out, err := c.run("vss", "check", "02bb", "--format", "csv")
+	require.ErrorContains(t, err, "1 user(s) differ")
+	require.Contains(t, out, "1,02bb,107,7,3,1,false")
+	require.Contains(t, c.ok("vss", "check", "--repair"), "02bb")
+	require.Contains(t, c.ok("vss", "check"), "usage matches what is stored")
+	require.Contains(t, c.ok("vss", "show", "02bb"), "bytes:       7 of")
 }

@@ -7,6 +7,25 @@
 -- stored; the operator's per-user quotas win over the tenant's, which win
 -- over the server's.
 
+-- How each tenant's VSS requests prove their user (internal/vssauth):
+-- 'signature' (ldk-node's default, and ours), 'jwt' (RS256 bearer tokens
+-- checked against the operator's PEM public key of the tenant's issuer), or
+-- 'none' (development only: served only where VSS_ALLOW_NO_AUTH is set).
+ALTER TABLE tenants
+    ADD COLUMN vss_auth text NOT NULL DEFAULT 'signature' CHECK (vss_auth IN ('signature', 'jwt', 'none')),
+    ADD COLUMN vss_jwt_public_key text,
+    ADD CONSTRAINT tenants_vss_jwt_key CHECK ((vss_auth = 'jwt') = (vss_jwt_public_key IS NOT NULL));
+
+-- The newest signature time each key has used (vssauth.ReplayGuard), so a
+-- captured signature header stops working once its owner has signed a
+-- newer one: one row per key and tenant, raised by one statement.
+CREATE TABLE vss_auth_marks (
+    tenant_id   bigint NOT NULL REFERENCES tenants (id),
+    user_token  text NOT NULL,
+    mark        timestamptz NOT NULL,
+    PRIMARY KEY (tenant_id, user_token)
+) WITH (fillfactor = 80);
+
 -- A VSS user is a tenant's user token: the signature authorizer's public
 -- key (hex, as sent) or a JWT's subject. Its row is created by its first
 -- write and kept (like node_usage) so its id stays stable; bytes are the
@@ -99,20 +118,60 @@ FROM (
     LEFT JOIN vss_user_quotas AS q ON q.tenant_id = u.tenant_id AND q.user_token = u.user_token
 ) AS x;
 
+-- One row per UTC day and tenant with VSS activity: operations answered
+-- (activity_daily's vss_* kinds) and users that wrote for the first time.
+-- Refusals and failed authorizations are counted with v1's in
+-- reporting.daily.
+CREATE VIEW reporting.vss_daily AS
+WITH new_users AS (
+    SELECT (first_seen AT TIME ZONE 'UTC')::date AS day, tenant_id, count(*) AS new_users
+    FROM vss_users
+    GROUP BY 1, 2
+), activity AS (
+    SELECT day, tenant_id,
+           sum(count) FILTER (WHERE kind = 'vss_put') AS puts,
+           sum(bytes) FILTER (WHERE kind = 'vss_put') AS bytes_in,
+           sum(count) FILTER (WHERE kind = 'vss_get') AS gets,
+           sum(bytes) FILTER (WHERE kind = 'vss_get') AS bytes_out,
+           sum(count) FILTER (WHERE kind = 'vss_delete') AS deletes,
+           sum(count) FILTER (WHERE kind = 'vss_list') AS lists
+    FROM activity_daily
+    WHERE kind IN ('vss_put', 'vss_get', 'vss_delete', 'vss_list')
+    GROUP BY 1, 2
+), days AS (
+    SELECT day, tenant_id FROM new_users
+    UNION SELECT day, tenant_id FROM activity
+)
+SELECT d.day, t.slug AS tenant,
+       coalesce(a.puts, 0) AS puts,
+       coalesce(a.bytes_in, 0) AS bytes_in,
+       coalesce(a.gets, 0) AS gets,
+       coalesce(a.bytes_out, 0) AS bytes_out,
+       coalesce(a.deletes, 0) AS deletes,
+       coalesce(a.lists, 0) AS lists,
+       coalesce(n.new_users, 0) AS new_users
+FROM days AS d
+JOIN tenants AS t ON t.id = d.tenant_id
+LEFT JOIN new_users AS n ON n.day = d.day AND n.tenant_id = d.tenant_id
+LEFT JOIN activity AS a ON a.day = d.day AND a.tenant_id = d.tenant_id;
+
 -- +goose StatementBegin
 DO $$
 BEGIN
     IF EXISTS (SELECT FROM pg_roles WHERE rolname = 'reporting') THEN
-        GRANT SELECT ON reporting.vss_users TO reporting;
+        GRANT SELECT ON reporting.vss_users, reporting.vss_daily TO reporting;
     END IF;
 END
 $$;
 -- +goose StatementEnd
 
 -- +goose Down
+DROP VIEW reporting.vss_daily;
 DROP VIEW reporting.vss_users;
 DROP TABLE vss_audit_log;
 DROP TABLE vss_refusals;
+DROP TABLE vss_auth_marks;
+ALTER TABLE tenants DROP CONSTRAINT tenants_vss_jwt_key, DROP COLUMN vss_jwt_public_key, DROP COLUMN vss_auth;
 DROP TABLE vss_objects;
 DROP TABLE vss_user_quotas;
 DROP TABLE vss_users;

@@ -54,3 +54,12 @@ FROM reporting.vss_users
 WHERE (@tenant::text = '' OR tenant = @tenant::text)
   AND (sqlc.narg('since')::timestamptz IS NULL OR last_write >= sqlc.narg('since')::timestamptz)
 ORDER BY tenant, bytes DESC, user_token;
+
+-- name: ReportVSSDaily :many
+-- UTC days from @since's on.
+SELECT day, tenant, puts::numeric, bytes_in::numeric, gets::numeric, bytes_out::numeric,
+       deletes::numeric, lists::numeric, new_users
+FROM reporting.vss_daily
+WHERE (@tenant::text = '' OR tenant = @tenant::text)
+  AND day >= (sqlc.arg('since')::timestamptz AT TIME ZONE 'UTC')::date
+ORDER BY day DESC, tenant;

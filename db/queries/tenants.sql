@@ -3,7 +3,7 @@
 -- the row and its extra labels.
 SELECT t.id, t.slug, t.name, t.server_public_key, t.server_secret_sealed, t.created_at, t.disabled_at,
        t.quota_bytes, t.quota_objects, t.rate_per_address_per_minute, t.rate_per_node_per_minute,
-       t.new_nodes_per_address_per_hour,
+       t.new_nodes_per_address_per_hour, t.vss_auth, t.vss_jwt_public_key,
        coalesce(array_agg(l.label ORDER BY l.label) FILTER (WHERE l.label IS NOT NULL), '{}')::text[] AS labels,
        coalesce(array_agg(l.label_group ORDER BY l.label) FILTER (WHERE l.label IS NOT NULL), '{}')::text[] AS label_groups
 FROM tenants AS t
@@ -35,3 +35,10 @@ INSERT INTO tenant_labels (tenant_id, label, label_group, created_at)
 SELECT t.id, @label, @label_group, @now
 FROM tenants AS t
 WHERE t.slug = @slug;
+
+-- name: TenantSetVSSAuth :execrows
+-- Sets how a tenant's VSS requests prove their user; no row when the tenant
+-- does not exist.
+UPDATE tenants
+SET vss_auth = @vss_auth, vss_jwt_public_key = sqlc.narg(vss_jwt_public_key)
+WHERE slug = @slug;

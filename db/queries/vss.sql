@@ -147,3 +147,50 @@ SET quota_bytes = excluded.quota_bytes, quota_objects = excluded.quota_objects, 
 
 -- name: VSSQuotaClear :exec
 DELETE FROM vss_user_quotas WHERE tenant_id = @tenant_id AND user_token = @user_token;
+
+-- name: VSSAuthMarkAdvance :one
+-- vssauth.ReplayGuard.Advance in one statement: raise the key's mark to
+-- @mark unless the recorded one is later than @ceiling (no row: refused).
+-- A lost mark only reopens replays of the last moment, so its commit does
+-- not wait for the WAL (set_config lasts to the end of the transaction).
+INSERT INTO vss_auth_marks AS m (tenant_id, user_token, mark)
+SELECT @tenant_id::bigint, @user_token::text, @mark::timestamptz
+FROM (SELECT set_config('synchronous_commit', 'off', true)) AS async
+ON CONFLICT (tenant_id, user_token) DO UPDATE
+SET mark = greatest(m.mark, excluded.mark)
+WHERE m.mark <= @ceiling::timestamptz
+RETURNING true AS admitted;
+
+-- name: VSSAuthMarksSweep :execrows
+-- Forgets marks older than @before (now less the signature window), at most
+-- @max_rows at a time: a mark that old can refuse no header the window
+-- admits, so its row is only weight.
+DELETE FROM vss_auth_marks AS m
+WHERE m.ctid IN (
+    SELECT ctid FROM vss_auth_marks WHERE mark < @before::timestamptz LIMIT @max_rows
+);
+
+-- name: VSSUsageDrift :many
+-- Users whose recorded usage differs from what they store, with both, read
+-- in one snapshot as NodeUsageDrift reads nodes'. @tenant_id = 0: every
+-- tenant; an empty @user_token: every user.
+WITH stored AS (
+    SELECT o.user_id, count(*) AS objects, sum(o.size) AS bytes
+    FROM vss_objects AS o
+    GROUP BY 1
+)
+SELECT u.tenant_id, u.user_token,
+       u.bytes AS recorded_bytes, u.objects::bigint AS recorded_objects,
+       coalesce(s.bytes, 0)::bigint AS stored_bytes, coalesce(s.objects, 0)::bigint AS stored_objects
+FROM vss_users AS u
+LEFT JOIN stored AS s ON s.user_id = u.id
+WHERE (@tenant_id::bigint = 0 OR u.tenant_id = @tenant_id::bigint)
+  AND (@user_token::text = '' OR u.user_token = @user_token::text)
+  AND (u.bytes, u.objects::bigint) IS DISTINCT FROM (coalesce(s.bytes, 0), coalesce(s.objects, 0))
+ORDER BY u.tenant_id, u.user_token;
+
+-- name: VSSUsageAdjust :exec
+-- Repairs a drift by adding the difference, as NodeUsageAdjust does.
+UPDATE vss_users
+SET bytes = bytes + @bytes::bigint, objects = objects + @objects::integer
+WHERE tenant_id = @tenant_id AND user_token = @user_token;

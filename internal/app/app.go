@@ -27,7 +27,6 @@ import (
 	"ldkbackup/internal/postgres"
 	"ldkbackup/internal/tenant"
 	"ldkbackup/internal/vss"
-	"ldkbackup/internal/vssauth"
 )
 
 // Version is reported by /v1/status; set at build time with -ldflags.
@@ -36,6 +35,10 @@ var Version = "dev"
 // activityFlushInterval is how often counted activity reaches the database;
 // a crash loses at most this much of it.
 const activityFlushInterval = 10 * time.Second
+
+// metricsProbeTimeout bounds each database question a scrape of /metrics
+// asks (readiness, database size), so a stuck database cannot stall it.
+const metricsProbeTimeout = 2 * time.Second
 
 // App is a running server.
 type App struct {
@@ -78,7 +81,7 @@ func WithVSSAuthorizers(f api.VSSAuthorizers) Option {
 // persist waits on.
 func New(ctx context.Context, cfg config.Config, logger *slog.Logger, clock backup.Clock, opts ...Option) (*App, error) {
 	now := clock.Now
-	o := options{vssAuth: signatureVSSAuth(now)}
+	var o options
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -132,12 +135,22 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, clock back
 		logger.Warn("KEY_ENCRYPTION_KEY is not set: these enabled tenants are not served (their apps get 503)", "tenants", unserved)
 	}
 
-	m := metrics.New(pool)
-	rec := activity.NewRecorder(store, now, logger)
-	paced := func(t backup.TenantID, d time.Duration) {
-		m.Paced(d)
-		rec.Add(t, backup.EventPaced, 0)
+	if o.vssAuth == nil {
+		o.vssAuth = newVSSAuthorizers(cfg, store, now).For
 	}
+	if cfg.VSSAllowNoAuth {
+		logger.Warn("VSS_ALLOW_NO_AUTH=true: tenants whose VSS authorization is \"none\" are served, and anyone can read and write their one shared user; never run a public deployment like this")
+	}
+	m := metrics.New(pool, metrics.Probes{
+		Ready:        store.Ready,
+		DatabaseSize: store.DatabaseSize,
+		EventKinds:   backup.EventKinds(),
+		ProbeTimeout: metricsProbeTimeout,
+	})
+	rec := activity.NewRecorder(store, now, logger)
+	// The router counts a paced persist or VSS write as an event of its
+	// tenant when it ends; the wait itself is timed here, as it starts.
+	paced := func(_ backup.TenantID, d time.Duration) { m.Paced(d) }
 	router, err := api.NewRouter(api.Deps{
 		Backup:         backup.NewService(store, clock, int(cfg.RetainVersions), backup.WithMaxStream(cfg.WriteTimeout), backup.WithPaced(paced)),
 		VSS:            vss.NewService(store, clock, paced),
@@ -148,6 +161,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, clock back
 		Observer:       observer{m, rec},
 		Ready:          store.Ready,
 		Logger:         logger,
+		Now:            now,
 		MaxBodyBytes:   cfg.MaxBodyBytes,
 		InFlightBytes:  cfg.InFlightBytes,
 		InFlightWait:   cfg.InFlightWait,
@@ -220,13 +234,13 @@ type observer struct {
 	rec *activity.Recorder
 }
 
-func (o observer) Request(route string, status int, d time.Duration, in, out int64) {
-	o.m.Request(route, status, d, in, out)
+func (o observer) Request(tenant, route string, status int, d time.Duration, in, out int64) {
+	o.m.Request(tenant, route, status, d, in, out)
 }
 
-func (o observer) Event(tenant backup.TenantID, kind string, bytes int64) {
-	o.m.Event(kind)
-	o.rec.Add(tenant, kind, bytes)
+func (o observer) Event(tenant *backup.Tenant, route, kind string, bytes int64) {
+	o.m.Event(tenant.Slug, route, kind)
+	o.rec.Add(tenant.ID, kind, bytes)
 }
 
 // Start listens on the public address (port 0 picks a free one) and the
@@ -315,7 +329,7 @@ func (a *App) housekeep(ctx context.Context) {
 		}
 		var sweep postgres.Sweep
 		if time.Since(lastHourly) >= time.Hour {
-			sweep = postgres.Sweep{Retain: int(a.cfg.RetainVersions), UploadHistoryDays: int(a.cfg.UploadHistoryDays)}
+			sweep = postgres.Sweep{Retain: int(a.cfg.RetainVersions), UploadHistoryDays: int(a.cfg.UploadHistoryDays), VSSSignatureWindow: a.cfg.VSSSignatureWindow}
 		}
 		sw, err := a.store.Housekeep(ctx, a.clock.Now(), sweep)
 		if err != nil {
@@ -329,7 +343,7 @@ func (a *App) housekeep(ctx context.Context) {
 		}
 		if sw.Ran {
 			a.logger.Info("housekeeping", "challenges", sw.Challenges, "sessions", sw.Sessions,
-				"rate_counters", sw.RateCounters, "pruned_versions", sw.Pruned, "forgotten_uploads", sw.Forgotten)
+				"rate_counters", sw.RateCounters, "pruned_versions", sw.Pruned, "forgotten_uploads", sw.Forgotten, "vss_auth_marks", sw.VSSMarks)
 		}
 		if a.cfg.UsageCheckInterval > 0 && time.Since(lastUsageCheck) >= a.cfg.UsageCheckInterval {
 			lastUsageCheck = time.Now()
@@ -348,12 +362,24 @@ func (a *App) checkUsage(ctx context.Context) {
 		}
 		return
 	}
-	a.metrics.UsageDrift(len(drift))
+	vssDrift, err := a.store.CheckVSSUsage(ctx, 0, "", a.cfg.UsageRepair)
+	if err != nil {
+		if ctx.Err() == nil {
+			a.logger.Warn("VSS usage check failed", "error", err)
+		}
+		return
+	}
+	a.metrics.UsageDrift(len(drift) + len(vssDrift))
 	for _, d := range drift {
 		a.logger.Warn("usage differs from what is stored", "tenant", int64(d.Tenant), "node", d.Node.Short(),
 			"recorded_bytes", d.RecordedBytes, "stored_bytes", d.StoredBytes,
 			"recorded_objects", d.RecordedObjects, "stored_objects", d.StoredObjects,
 			"recorded_uploads", d.RecordedUploads, "stored_uploads", d.StoredUploads, "repaired", a.cfg.UsageRepair)
+	}
+	for _, d := range vssDrift {
+		a.logger.Warn("VSS usage differs from what is stored", "tenant", int64(d.Tenant), "user", vss.User{Token: d.UserToken}.Short(),
+			"recorded_bytes", d.RecordedBytes, "stored_bytes", d.StoredBytes,
+			"recorded_objects", d.RecordedObjects, "stored_objects", d.StoredObjects, "repaired", a.cfg.UsageRepair)
 	}
 }
 
@@ -389,24 +415,4 @@ func (a *App) close() error {
 	a.pool.Close()
 	a.logger.Info("stopped", "took_ms", time.Since(start).Milliseconds())
 	return err
-}
-
-// signatureVSSAuth admits ldk-node's default signature header for every
-// tenant, in the default window: the default scheme, until tenants
-// choose theirs (JWT, or none for development).
-func signatureVSSAuth(now func() time.Time) api.VSSAuthorizers {
-	a := vssRefusals{vssauth.NewSignature(0, now)}
-	return func(context.Context, *backup.Tenant) (api.VSSAuthorizer, error) { return a, nil }
-}
-
-// vssRefusals answers an authorizer's refusals as 401 with its reason; any
-// other error of it stays a server fault.
-type vssRefusals struct{ vssauth.Authorizer }
-
-func (r vssRefusals) Authorize(ctx context.Context, h http.Header) (string, error) {
-	token, err := r.Authorizer.Authorize(ctx, h)
-	if errors.Is(err, vssauth.ErrUnauthorized) {
-		return "", backup.Errorf(backup.EUNAUTHORIZED, "%s", err.Error())
-	}
-	return token, err
 }

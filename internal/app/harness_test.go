@@ -141,6 +141,7 @@ type harness struct {
 	http      *http.Client
 	app       *app.App // the first server
 	logs      *logBuffer
+	opts      []app.Option
 }
 
 // logBuffer keeps what the servers log, as JSON lines, for the tests that
@@ -204,6 +205,18 @@ func (h *harness) waitForRequestLog(t testing.TB, id string) map[string]any {
 
 func newHarness(t testing.TB, configure ...func(*config.Config)) *harness {
 	t.Helper()
+	return startHarness(t, []app.Option{app.WithVSSAuthorizers(testVSSAuthorizers)}, configure...)
+}
+
+// newAuthHarness is a harness whose VSS requests are authorized as in
+// production: by each tenant's chosen scheme.
+func newAuthHarness(t testing.TB, configure ...func(*config.Config)) *harness {
+	t.Helper()
+	return startHarness(t, nil, configure...)
+}
+
+func startHarness(t testing.TB, opts []app.Option, configure ...func(*config.Config)) *harness {
+	t.Helper()
 	pool, dbURL := pgtest.NewPool(t)
 	secret, public, err := config.GenerateKeyPair()
 	require.NoError(t, err)
@@ -218,7 +231,7 @@ func newHarness(t testing.TB, configure ...func(*config.Config)) *harness {
 	for _, f := range configure {
 		f(&cfg)
 	}
-	h := &harness{t: t, cfg: cfg, pool: pool, serverPub: public, clock: &clock{}, http: &http.Client{Timeout: 60 * time.Second}, logs: &logBuffer{}}
+	h := &harness{t: t, cfg: cfg, pool: pool, serverPub: public, clock: &clock{}, http: &http.Client{Timeout: 60 * time.Second}, logs: &logBuffer{}, opts: opts}
 	h.url = h.startReplica()
 	return h
 }
@@ -233,7 +246,7 @@ func (h *harness) startReplica() string {
 func (h *harness) startApp() *app.App {
 	h.t.Helper()
 	logger := slog.New(slog.NewJSONHandler(h.logs, nil))
-	a, err := app.New(context.Background(), h.cfg, logger, h.clock, app.WithVSSAuthorizers(testVSSAuthorizers))
+	a, err := app.New(context.Background(), h.cfg, logger, h.clock, h.opts...)
 	require.NoError(h.t, err)
 	require.NoError(h.t, a.Start())
 	h.t.Cleanup(func() { _ = a.Close() })

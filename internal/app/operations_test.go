@@ -137,6 +137,22 @@ func TestReportsAgainstSeededData(t *testing.T) {
 	require.EqualValues(t, 50.0, ua["quota_bytes_pct"])
 	require.EqualValues(t, 5000, ua["quota_objects"], "the server's")
 	require.NotEmpty(t, ua["last_write"])
+	_, err = alice.get("k1")
+	require.NoError(t, err)
+	require.NoError(t, alice.del(kv("k2", "", -1)))
+	_ = alice.list(nil, nil, nil)
+	require.NoError(t, h.app.FlushActivity(context.Background()))
+	vssDays := map[string]map[string]any{}
+	for _, d := range h.reportRows("vss-daily", report.Options{}) {
+		vssDays[d["tenant"].(string)] = d
+	}
+	require.EqualValues(t, 1, vssDays["default"]["puts"])
+	require.EqualValues(t, 1, vssDays["default"]["gets"])
+	require.Greater(t, vssDays["default"]["bytes_out"], 30.0, "the reply, value and framing")
+	require.EqualValues(t, 1, vssDays["default"]["deletes"])
+	require.EqualValues(t, 1, vssDays["default"]["lists"])
+	require.EqualValues(t, 1, vssDays["default"]["new_users"])
+	require.EqualValues(t, 1, vssDays["acme"]["puts"])
 	requireReportsPrintAsBefore(t, h)
 
 	// The same figures as CSV, with a header row.
@@ -185,7 +201,7 @@ func TestMetricsMoveWithTraffic(t *testing.T) {
 	n := newNode(t)
 	scrape := h.metrics
 	before := scrape()
-	require.NotContains(t, before, `route="/v1/persist"`)
+	require.NotContains(t, before, `route="/persist"`)
 
 	for i := 0; i < 3; i++ {
 		require.Equal(t, http.StatusOK, h.persistRaw(n, "network=regtest&label=ping", randomBytes(t, 1000)).status)
@@ -199,21 +215,36 @@ func TestMetricsMoveWithTraffic(t *testing.T) {
 
 	after := scrape()
 	for _, want := range []string{
-		`ldkbackup_http_requests_total{route="/v1/persist",status="200"} 3`,
-		`ldkbackup_http_requests_total{route="/v1/persist",status="401"} 1`,
+		`ldkbackup_http_requests_total{protocol="v1",route="/persist",status="200",tenant="default"} 3`,
+		`ldkbackup_http_requests_total{protocol="v1",route="/persist",status="401",tenant="default"} 1`,
 		// The failed signature counted against the address (limit 2), so
 		// one challenge passes and two are refused.
-		`ldkbackup_http_requests_total{route="/v1/auth/challenge",status="200"} 1`,
-		`ldkbackup_http_requests_total{route="/v1/auth/challenge",status="429"} 2`,
-		`ldkbackup_http_request_bytes_total{route="/v1/persist"} 3001`,
-		`ldkbackup_http_request_duration_seconds_count{route="/v1/persist"} 4`,
-		`ldkbackup_events_total{kind="signature_failure"} 1`,
-		`ldkbackup_events_total{kind="refused_rate_address"} 2`,
+		`ldkbackup_http_requests_total{protocol="v1",route="/auth/challenge",status="200",tenant="default"} 1`,
+		`ldkbackup_http_requests_total{protocol="v1",route="/auth/challenge",status="429",tenant="default"} 2`,
+		`ldkbackup_http_request_bytes_total{protocol="v1",route="/persist",tenant="default"} 3001`,
+		`ldkbackup_http_request_duration_seconds_count{protocol="v1",route="/persist",tenant="default"} 4`,
+		`ldkbackup_events_total{kind="persist",protocol="v1",tenant="default"} 3`,
+		`ldkbackup_events_total{kind="signature_failure",protocol="v1",tenant="default"} 1`,
+		`ldkbackup_events_total{kind="refused_rate_address",protocol="v1",tenant="default"} 2`,
+		// Every kind starts at zero once the tenant is seen, so that
+		// rate() counts its first refusal.
+		`ldkbackup_events_total{kind="refused_quota",protocol="v1",tenant="default"} 0`,
 		`ldkbackup_db_pool_max_connections`,
 		`ldkbackup_db_pool_acquires_total`,
+		// Asked at the scrape.
+		"ldkbackup_ready 1",
+		`ldkbackup_db_table_bytes{table="object_versions"}`,
+		"ldkbackup_db_size_probe_errors 0",
 	} {
 		require.Contains(t, after, want)
 	}
+	require.Regexp(t, `(?m)^ldkbackup_db_size_bytes [1-9]`, after)
+	// An unknown tenant's slug is never a label: a prober cannot grow the
+	// label set.
+	h.do(http.MethodGet, "/t/no-such-tenant/v1/status", nil, nil).requireError(t, http.StatusNotFound)
+	after = scrape()
+	require.NotContains(t, after, "no-such-tenant")
+	require.Contains(t, after, `ldkbackup_http_requests_total{protocol="v1",route="/status",status="404",tenant="none"} 1`)
 	// Never on the public port.
 	h.do(http.MethodGet, "/metrics", nil, nil).requireError(t, http.StatusNotFound)
 }

@@ -52,9 +52,13 @@ func (a *App) watchReplication(ctx context.Context) {
 func (a *App) replicationProblem(ctx context.Context) (problem string, sync bool, detail string) {
 	rep, err := a.store.Replication(ctx)
 	if err != nil {
+		if ctx.Err() == nil {
+			a.metrics.Replication(false, 0, 0, false)
+		}
 		return "cannot read the primary's replication state", false, err.Error()
 	}
 	sync = rep.Synchronous()
+	a.metrics.Replication(true, rep.Standbys, rep.SyncStandbys, sync)
 	detail = rep.String()
 	var problems []string
 	switch {
@@ -70,6 +74,15 @@ func (a *App) replicationProblem(ctx context.Context) (problem string, sync bool
 	}
 	if a.cfg.MonitorURL != "" {
 		nodes, err := postgres.MonitorState(ctx, a.cfg.MonitorURL)
+		unhealthy := 0
+		for _, n := range nodes {
+			if !n.Healthy {
+				unhealthy++
+			}
+		}
+		if ctx.Err() == nil {
+			a.metrics.Formation(err == nil, len(nodes), unhealthy)
+		}
 		if err != nil {
 			problems = append(problems, "the pg_auto_failover monitor does not answer: nothing will promote the standby if the primary is lost")
 			detail += "; monitor: " + err.Error()

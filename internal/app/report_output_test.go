@@ -29,6 +29,9 @@ var legacyReports = map[string]string{
 	"vss-users": `SELECT * FROM reporting.vss_users
 		WHERE ($1 = '' OR tenant = $1) AND ($2::timestamptz IS NULL OR last_write >= $2)
 		ORDER BY tenant, bytes DESC, user_token`,
+	"vss-daily": `SELECT * FROM reporting.vss_daily
+		WHERE ($1 = '' OR tenant = $1) AND day >= ($2::timestamptz AT TIME ZONE 'UTC')::date
+		ORDER BY day DESC, tenant`,
 	"stale": `SELECT * FROM reporting.stale_nodes
 		WHERE ($1 = '' OR tenant = $1) AND (last_persist IS NULL OR last_persist < $2)
 		ORDER BY last_persist NULLS FIRST, tenant, node_key`,
@@ -71,7 +74,7 @@ func requireReportsPrintAsBefore(t *testing.T, h *harness) {
 	require.NoError(t, err)
 	now := time.Now()
 	since := now.AddDate(0, 0, -3)
-	defaults := map[string]any{"nodes": nil, "vss-users": nil, "daily": now.Add(-30 * 24 * time.Hour), "stale": now.Add(-7 * 24 * time.Hour)}
+	defaults := map[string]any{"nodes": nil, "vss-users": nil, "vss-daily": now.Add(-30 * 24 * time.Hour), "daily": now.Add(-30 * 24 * time.Hour), "stale": now.Add(-7 * 24 * time.Hour)}
 	for _, name := range report.Names() {
 		for _, tenant := range []string{"", "default", "acme"} {
 			for _, withSince := range []bool{false, true} {

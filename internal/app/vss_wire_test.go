@@ -104,6 +104,23 @@ func TestVSSWire(t *testing.T) {
 	// A client that checks the header (as vss-client does) works end to end.
 	_, err := u.c.GetObject(context.Background(), &vsspb.GetObjectRequest{StoreId: u.store, Key: "k"})
 	require.NoError(t, err)
+
+	// Metrics name the protocol, tenant and operation, and count VSS events.
+	m := h.metrics()
+	for _, want := range []string{
+		`ldkbackup_http_requests_total{protocol="vss",route="/putObjects",status="200",tenant="default"}`,
+		`ldkbackup_http_requests_total{protocol="vss",route="/getObject",status="200",tenant="acme"}`,
+		`ldkbackup_http_requests_total{protocol="vss",route="/getObject",status="404",tenant="default"}`,
+		`ldkbackup_http_requests_total{protocol="vss",route="/deleteObject",status="200",tenant="default"}`,
+		`ldkbackup_http_requests_total{protocol="vss",route="/listKeyVersions",status="200",tenant="acme"}`,
+		`ldkbackup_events_total{kind="vss_put",protocol="vss",tenant="default"} 2`,
+		`ldkbackup_events_total{kind="vss_get",protocol="vss",tenant="acme"} 1`,
+		`ldkbackup_events_total{kind="vss_delete",protocol="vss",tenant="default"} 1`,
+		`ldkbackup_events_total{kind="vss_list",protocol="vss",tenant="default"} 1`,
+		`ldkbackup_events_total{kind="signature_failure",protocol="vss",tenant="default"} 1`,
+	} {
+		require.True(t, strings.Contains(m, want), "metrics lack %s", want)
+	}
 }
 
 // TestVSSBadInput: every malformed request gets a clear 4xx ErrorResponse
@@ -181,6 +198,9 @@ func TestVSSBadInput(t *testing.T) {
 	require.NoError(t, err)
 	response{status: resp.StatusCode, header: resp.Header, body: body}.requireVSSError(t, http.StatusRequestEntityTooLarge, vsspb.ErrorCode_INVALID_REQUEST_EXCEPTION)
 	require.EqualValues(t, 100, h.waitForRequestLog(t, "vss-too-large")["bytes_in"])
+	ok := u.raw("/vss/getObject", map[string]string{"X-Request-Id": "vss-logged"}, marshal(t, &vsspb.GetObjectRequest{StoreId: u.store, Key: "k"}))
+	require.Equal(t, http.StatusOK, ok.status)
+	require.Equal(t, u.token[:12], h.waitForRequestLog(t, "vss-logged")["user"], "the request log names a prefix of the user")
 	require.Equal(t, before, h.snapshot())
 }
 

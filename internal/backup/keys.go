@@ -27,6 +27,7 @@ type Tenant struct {
 	ServerKey *btcec.PrivateKey
 	Labels    LabelPolicy
 	Limits    Limits
+	VSSAuth   VSSAuth
 }
 
 // NodeKey is a node's 33-byte compressed secp256k1 public key.

@@ -16,6 +16,7 @@ import (
 	"github.com/btcsuite/btcd/btcec/v2"
 
 	"ldkbackup/internal/backup"
+	"ldkbackup/internal/vssauth"
 )
 
 // Config is every setting of the server.
@@ -46,7 +47,18 @@ type Config struct {
 	InFlightBytes   int64         // IN_FLIGHT_BYTES: payload bytes in memory at once, persists and retrieves, all requests together
 	InFlightWait    time.Duration // IN_FLIGHT_WAIT: how long a persist or retrieve waits for room before a 503 (0: no wait)
 	TimestampWindow time.Duration // TIMESTAMP_WINDOW: how far a signed login timestamp may be from the server clock
-	CacheTTL        time.Duration // CACHE_TTL: how long a replica answers from what it read of a tenant or a session
+
+	// VSS authorization (internal/vssauth, docs/vss-auth.md).
+	// VSSSignatureWindow (VSS_SIGNATURE_WINDOW) is how far a signature
+	// header's time may be from the server clock; VSSReplaySlack
+	// (VSS_REPLAY_SLACK) how much older than the newest header a key used a
+	// header may be (0: no replay guard); VSSAllowNoAuth
+	// (VSS_ALLOW_NO_AUTH) serves tenants whose VSS scheme is "none", which
+	// lets anyone read and write one shared user: development only.
+	VSSSignatureWindow time.Duration
+	VSSReplaySlack     time.Duration
+	VSSAllowNoAuth     bool
+	CacheTTL           time.Duration // CACHE_TTL: how long a replica answers from what it read of a tenant or a session
 
 	// RetrieveChunkBytes (RETRIEVE_CHUNK_BYTES) is how much of a version a
 	// retrieve holds at a time: a version of at most this size is read in
@@ -120,16 +132,21 @@ func Default() Config {
 		NewNodesPerAddressPerHour: 100,
 		RateLimits:                true,
 		TimestampWindow:           12 * time.Hour,
-		CacheTTL:                  time.Second,
-		LogFormat:                 "json",
-		LogLevel:                  "info",
-		ReadHeaderTimeout:         10 * time.Second,
-		ReadTimeout:               5 * time.Minute,
-		WriteTimeout:              5 * time.Minute,
-		IdleTimeout:               2 * time.Minute,
-		ShutdownTimeout:           30 * time.Second,
-		HousekeepingInterval:      time.Minute,
-		AdminAddr:                 "127.0.0.1:9090",
+		// vss-client signs a fresh header per request: the window absorbs
+		// a phone's clock error (docs/vss-auth.md); the reference's 24 h
+		// would let a captured header be replayed for a day.
+		VSSSignatureWindow:   vssauth.DefaultSignatureWindow,
+		VSSReplaySlack:       vssauth.DefaultReplaySlack,
+		CacheTTL:             time.Second,
+		LogFormat:            "json",
+		LogLevel:             "info",
+		ReadHeaderTimeout:    10 * time.Second,
+		ReadTimeout:          5 * time.Minute,
+		WriteTimeout:         5 * time.Minute,
+		IdleTimeout:          2 * time.Minute,
+		ShutdownTimeout:      30 * time.Second,
+		HousekeepingInterval: time.Minute,
+		AdminAddr:            "127.0.0.1:9090",
 
 		// 30 MiB in 120 queries of 0.4-2 ms each, versions up to 256 KiB (most
 		// channel monitors) in one query, and 256 KiB held by a stalled reader.
@@ -215,6 +232,9 @@ func (c Config) FromEnv(getenv func(string) string) (Config, error) {
 	}
 	str("TRUSTED_PROXIES", &c.TrustedProxies)
 	duration("TIMESTAMP_WINDOW", &c.TimestampWindow)
+	duration("VSS_SIGNATURE_WINDOW", &c.VSSSignatureWindow)
+	duration("VSS_REPLAY_SLACK", &c.VSSReplaySlack)
+	boolean("VSS_ALLOW_NO_AUTH", &c.VSSAllowNoAuth)
 	duration("CACHE_TTL", &c.CacheTTL)
 	str("LOG_FORMAT", &c.LogFormat)
 	str("LOG_LEVEL", &c.LogLevel)
@@ -298,6 +318,12 @@ func (c Config) Validate() error {
 	}
 	if c.TimestampWindow <= 0 {
 		errs = append(errs, errors.New("TIMESTAMP_WINDOW must be positive"))
+	}
+	if c.VSSSignatureWindow <= 0 || c.VSSSignatureWindow > 24*time.Hour {
+		errs = append(errs, errors.New("VSS_SIGNATURE_WINDOW must be between 1s and 24h"))
+	}
+	if c.VSSReplaySlack < 0 || c.VSSReplaySlack > c.VSSSignatureWindow {
+		errs = append(errs, errors.New("VSS_REPLAY_SLACK must be between 0 (no replay guard) and VSS_SIGNATURE_WINDOW"))
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		errs = append(errs, fmt.Errorf("LOG_FORMAT %q: want text or json", c.LogFormat))

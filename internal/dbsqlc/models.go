@@ -174,6 +174,18 @@ type ReportingTenant struct {
 	NodesPersisted7d   int64
 }
 
+type ReportingVssDaily struct {
+	Day      time.Time
+	Tenant   string
+	Puts     int64
+	BytesIn  int64
+	Gets     int64
+	BytesOut int64
+	Deletes  int64
+	Lists    int64
+	NewUsers int64
+}
+
 type ReportingVssUser struct {
 	Tenant          string
 	UserToken       string
@@ -207,6 +219,8 @@ type Tenant struct {
 	RatePerAddressPerMinute   *int32
 	RatePerNodePerMinute      *int32
 	NewNodesPerAddressPerHour *int32
+	VssAuth                   string
+	VssJwtPublicKey           *string
 }
 
 type TenantLabel struct {
@@ -229,6 +243,12 @@ type VssAuditLog struct {
 	Action    string
 	Detail    []byte
 	CreatedAt time.Time
+}
+
+type VssAuthMark struct {
+	TenantID  int64
+	UserToken string
+	Mark      time.Time
 }
 
 type VssObject struct {

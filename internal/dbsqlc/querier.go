@@ -31,6 +31,11 @@ type Querier interface {
 	// housekeeping and goose; two nodes whose hashes collide merely wait for
 	// each other.
 	ChallengeLockNode(ctx context.Context, arg ChallengeLockNodeParams) error
+	// The database's size and each table of the server's schema with its
+	// indexes and TOAST, in one catalog read: the admin listener asks at every
+	// scrape (ldkbackup_db_size_bytes, ldkbackup_db_table_bytes). The database size
+	// is a subquery so that it is computed once (it reads the whole directory).
+	DatabaseSize(ctx context.Context) ([]DatabaseSizeRow, error)
 	// One replica at a time: a transaction-scoped advisory lock, released at
 	// commit, so a replica that dies mid-run holds nothing.
 	HousekeepingLock(ctx context.Context) (bool, error)
@@ -127,6 +132,8 @@ type Querier interface {
 	// Nodes with channel monitors and no persist since @since.
 	ReportStaleNodes(ctx context.Context, arg ReportStaleNodesParams) ([]ReportStaleNodesRow, error)
 	ReportTenants(ctx context.Context, tenant string) ([]ReportTenantsRow, error)
+	// UTC days from @since's on.
+	ReportVSSDaily(ctx context.Context, arg ReportVSSDailyParams) ([]ReportVSSDailyRow, error)
 	// VSS users that wrote since @since (NULL: all).
 	ReportVSSUsers(ctx context.Context, arg ReportVSSUsersParams) ([]ReportVSSUsersRow, error)
 	// Consumes a live challenge and opens a session for its node in one
@@ -150,6 +157,9 @@ type Querier interface {
 	// Disables (a time) or re-enables (NULL) a tenant; the default tenant is
 	// served from the environment and cannot be disabled.
 	TenantSetDisabled(ctx context.Context, arg TenantSetDisabledParams) (int64, error)
+	// Sets how a tenant's VSS requests prove their user; no row when the tenant
+	// does not exist.
+	TenantSetVSSAuth(ctx context.Context, arg TenantSetVSSAuthParams) (int64, error)
 	// Forgets uploads from before @before_day (UTC days since 1970), at most
 	// @max_rows at a time, and takes them off their nodes' counts in the same
 	// statement. The BRIN index on day finds them without reading the rest.
@@ -158,6 +168,15 @@ type Querier interface {
 	// differences a check read, so two at once would add them twice.
 	UsageCheckLock(ctx context.Context) error
 	VSSAuditInsert(ctx context.Context, arg VSSAuditInsertParams) error
+	// vssauth.ReplayGuard.Advance in one statement: raise the key's mark to
+	// @mark unless the recorded one is later than @ceiling (no row: refused).
+	// A lost mark only reopens replays of the last moment, so its commit does
+	// not wait for the WAL (set_config lasts to the end of the transaction).
+	VSSAuthMarkAdvance(ctx context.Context, arg VSSAuthMarkAdvanceParams) (bool, error)
+	// Forgets marks older than @before (now less the signature window), at most
+	// @max_rows at a time: a mark that old can refuse no header the window
+	// admits, so its row is only weight.
+	VSSAuthMarksSweep(ctx context.Context, arg VSSAuthMarksSweepParams) (int64, error)
 	// One page of listKeyVersions in one statement, so the global version and
 	// the keys come from one snapshot, and counted against @rate_key in the
 	// same round trip (the preserved side of the LEFT JOINs: one row with found
@@ -185,6 +204,12 @@ type Querier interface {
 	// @day is the UTC date of @now.
 	VSSRefusalRecord(ctx context.Context, arg VSSRefusalRecordParams) error
 	VSSRefusalsSince(ctx context.Context, arg VSSRefusalsSinceParams) ([]VSSRefusalsSinceRow, error)
+	// Repairs a drift by adding the difference, as NodeUsageAdjust does.
+	VSSUsageAdjust(ctx context.Context, arg VSSUsageAdjustParams) error
+	// Users whose recorded usage differs from what they store, with both, read
+	// in one snapshot as NodeUsageDrift reads nodes'. @tenant_id = 0: every
+	// tenant; an empty @user_token: every user.
+	VSSUsageDrift(ctx context.Context, arg VSSUsageDriftParams) ([]VSSUsageDriftRow, error)
 	// Deletes a user's keys (of one store with @one_store) and lowers its usage
 	// by exactly what the DELETE removed, in one statement; the caller holds
 	// the user's lock (VSSUserLock).

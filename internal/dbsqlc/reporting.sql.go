@@ -279,6 +279,63 @@ func (q *Queries) ReportTenants(ctx context.Context, tenant string) ([]ReportTen
 	return items, nil
 }
 
+const reportVSSDaily = `-- name: ReportVSSDaily :many
+SELECT day, tenant, puts::numeric, bytes_in::numeric, gets::numeric, bytes_out::numeric,
+       deletes::numeric, lists::numeric, new_users
+FROM reporting.vss_daily
+WHERE ($1::text = '' OR tenant = $1::text)
+  AND day >= ($2::timestamptz AT TIME ZONE 'UTC')::date
+ORDER BY day DESC, tenant
+`
+
+type ReportVSSDailyParams struct {
+	Tenant string
+	Since  time.Time
+}
+
+type ReportVSSDailyRow struct {
+	Day      time.Time
+	Tenant   string
+	Puts     pgtype.Numeric
+	BytesIn  pgtype.Numeric
+	Gets     pgtype.Numeric
+	BytesOut pgtype.Numeric
+	Deletes  pgtype.Numeric
+	Lists    pgtype.Numeric
+	NewUsers int64
+}
+
+// UTC days from @since's on.
+func (q *Queries) ReportVSSDaily(ctx context.Context, arg ReportVSSDailyParams) ([]ReportVSSDailyRow, error) {
+	rows, err := q.db.Query(ctx, reportVSSDaily, arg.Tenant, arg.Since)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []ReportVSSDailyRow{}
+	for rows.Next() {
+		var i ReportVSSDailyRow
+		if err := rows.Scan(
+			&i.Day,
+			&i.Tenant,
+			&i.Puts,
+			&i.BytesIn,
+			&i.Gets,
+			&i.BytesOut,
+			&i.Deletes,
+			&i.Lists,
+			&i.NewUsers,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const reportVSSUsers = `-- name: ReportVSSUsers :many
 SELECT tenant, user_token, stores::bigint, objects, bytes, first_seen, last_write,
        quota_bytes, quota_objects, quota_bytes_pct, quota_objects_pct

@@ -40,7 +40,7 @@ func (q *Queries) TenantCreate(ctx context.Context, arg TenantCreateParams) (int
 const tenantGetBySlug = `-- name: TenantGetBySlug :one
 SELECT t.id, t.slug, t.name, t.server_public_key, t.server_secret_sealed, t.created_at, t.disabled_at,
        t.quota_bytes, t.quota_objects, t.rate_per_address_per_minute, t.rate_per_node_per_minute,
-       t.new_nodes_per_address_per_hour,
+       t.new_nodes_per_address_per_hour, t.vss_auth, t.vss_jwt_public_key,
        coalesce(array_agg(l.label ORDER BY l.label) FILTER (WHERE l.label IS NOT NULL), '{}')::text[] AS labels,
        coalesce(array_agg(l.label_group ORDER BY l.label) FILTER (WHERE l.label IS NOT NULL), '{}')::text[] AS label_groups
 FROM tenants AS t
@@ -62,6 +62,8 @@ type TenantGetBySlugRow struct {
 	RatePerAddressPerMinute   *int32
 	RatePerNodePerMinute      *int32
 	NewNodesPerAddressPerHour *int32
+	VssAuth                   string
+	VssJwtPublicKey           *string
 	Labels                    []string
 	LabelGroups               []string
 }
@@ -84,6 +86,8 @@ func (q *Queries) TenantGetBySlug(ctx context.Context, slug string) (TenantGetBy
 		&i.RatePerAddressPerMinute,
 		&i.RatePerNodePerMinute,
 		&i.NewNodesPerAddressPerHour,
+		&i.VssAuth,
+		&i.VssJwtPublicKey,
 		&i.Labels,
 		&i.LabelGroups,
 	)
@@ -178,6 +182,28 @@ type TenantSetDisabledParams struct {
 // served from the environment and cannot be disabled.
 func (q *Queries) TenantSetDisabled(ctx context.Context, arg TenantSetDisabledParams) (int64, error) {
 	result, err := q.db.Exec(ctx, tenantSetDisabled, arg.DisabledAt, arg.Slug)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
+const tenantSetVSSAuth = `-- name: TenantSetVSSAuth :execrows
+UPDATE tenants
+SET vss_auth = $1, vss_jwt_public_key = $2
+WHERE slug = $3
+`
+
+type TenantSetVSSAuthParams struct {
+	VssAuth         string
+	VssJwtPublicKey *string
+	Slug            string
+}
+
+// Sets how a tenant's VSS requests prove their user; no row when the tenant
+// does not exist.
+func (q *Queries) TenantSetVSSAuth(ctx context.Context, arg TenantSetVSSAuthParams) (int64, error) {
+	result, err := q.db.Exec(ctx, tenantSetVSSAuth, arg.VssAuth, arg.VssJwtPublicKey, arg.Slug)
 	if err != nil {
 		return 0, err
 	}

@@ -34,6 +34,62 @@ func (q *Queries) VSSAuditInsert(ctx context.Context, arg VSSAuditInsertParams) 
 	return err
 }
 
+const vSSAuthMarkAdvance = `-- name: VSSAuthMarkAdvance :one
+INSERT INTO vss_auth_marks AS m (tenant_id, user_token, mark)
+SELECT $1::bigint, $2::text, $3::timestamptz
+FROM (SELECT set_config('synchronous_commit', 'off', true)) AS async
+ON CONFLICT (tenant_id, user_token) DO UPDATE
+SET mark = greatest(m.mark, excluded.mark)
+WHERE m.mark <= $4::timestamptz
+RETURNING true AS admitted
+`
+
+type VSSAuthMarkAdvanceParams struct {
+	TenantID  int64
+	UserToken string
+	Mark      time.Time
+	Ceiling   time.Time
+}
+
+// vssauth.ReplayGuard.Advance in one statement: raise the key's mark to
+// @mark unless the recorded one is later than @ceiling (no row: refused).
+// A lost mark only reopens replays of the last moment, so its commit does
+// not wait for the WAL (set_config lasts to the end of the transaction).
+func (q *Queries) VSSAuthMarkAdvance(ctx context.Context, arg VSSAuthMarkAdvanceParams) (bool, error) {
+	row := q.db.QueryRow(ctx, vSSAuthMarkAdvance,
+		arg.TenantID,
+		arg.UserToken,
+		arg.Mark,
+		arg.Ceiling,
+	)
+	var admitted bool
+	err := row.Scan(&admitted)
+	return admitted, err
+}
+
+const vSSAuthMarksSweep = `-- name: VSSAuthMarksSweep :execrows
+DELETE FROM vss_auth_marks AS m
+WHERE m.ctid IN (
+    SELECT ctid FROM vss_auth_marks WHERE mark < $1::timestamptz LIMIT $2
+)
+`
+
+type VSSAuthMarksSweepParams struct {
+	Before  time.Time
+	MaxRows int32
+}
+
+// Forgets marks older than @before (now less the signature window), at most
+// @max_rows at a time: a mark that old can refuse no header the window
+// admits, so its row is only weight.
+func (q *Queries) VSSAuthMarksSweep(ctx context.Context, arg VSSAuthMarksSweepParams) (int64, error) {
+	result, err := q.db.Exec(ctx, vSSAuthMarksSweep, arg.Before, arg.MaxRows)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
 const vSSKeyList = `-- name: VSSKeyList :many
 SELECT coalesce(r.found, false)::boolean AS found,
        coalesce(r.key, '')::text AS key,
@@ -414,6 +470,91 @@ func (q *Queries) VSSRefusalsSince(ctx context.Context, arg VSSRefusalsSincePara
 	for rows.Next() {
 		var i VSSRefusalsSinceRow
 		if err := rows.Scan(&i.Kind, &i.Count, &i.LastAt); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const vSSUsageAdjust = `-- name: VSSUsageAdjust :exec
+UPDATE vss_users
+SET bytes = bytes + $1::bigint, objects = objects + $2::integer
+WHERE tenant_id = $3 AND user_token = $4
+`
+
+type VSSUsageAdjustParams struct {
+	Bytes     int64
+	Objects   int32
+	TenantID  int64
+	UserToken string
+}
+
+// Repairs a drift by adding the difference, as NodeUsageAdjust does.
+func (q *Queries) VSSUsageAdjust(ctx context.Context, arg VSSUsageAdjustParams) error {
+	_, err := q.db.Exec(ctx, vSSUsageAdjust,
+		arg.Bytes,
+		arg.Objects,
+		arg.TenantID,
+		arg.UserToken,
+	)
+	return err
+}
+
+const vSSUsageDrift = `-- name: VSSUsageDrift :many
+WITH stored AS (
+    SELECT o.user_id, count(*) AS objects, sum(o.size) AS bytes
+    FROM vss_objects AS o
+    GROUP BY 1
+)
+SELECT u.tenant_id, u.user_token,
+       u.bytes AS recorded_bytes, u.objects::bigint AS recorded_objects,
+       coalesce(s.bytes, 0)::bigint AS stored_bytes, coalesce(s.objects, 0)::bigint AS stored_objects
+FROM vss_users AS u
+LEFT JOIN stored AS s ON s.user_id = u.id
+WHERE ($1::bigint = 0 OR u.tenant_id = $1::bigint)
+  AND ($2::text = '' OR u.user_token = $2::text)
+  AND (u.bytes, u.objects::bigint) IS DISTINCT FROM (coalesce(s.bytes, 0), coalesce(s.objects, 0))
+ORDER BY u.tenant_id, u.user_token
+`
+
+type VSSUsageDriftParams struct {
+	TenantID  int64
+	UserToken string
+}
+
+type VSSUsageDriftRow struct {
+	TenantID        int64
+	UserToken       string
+	RecordedBytes   int64
+	RecordedObjects int64
+	StoredBytes     int64
+	StoredObjects   int64
+}
+
+// Users whose recorded usage differs from what they store, with both, read
+// in one snapshot as NodeUsageDrift reads nodes'. @tenant_id = 0: every
+// tenant; an empty @user_token: every user.
+func (q *Queries) VSSUsageDrift(ctx context.Context, arg VSSUsageDriftParams) ([]VSSUsageDriftRow, error) {
+	rows, err := q.db.Query(ctx, vSSUsageDrift, arg.TenantID, arg.UserToken)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []VSSUsageDriftRow{}
+	for rows.Next() {
+		var i VSSUsageDriftRow
+		if err := rows.Scan(
+			&i.TenantID,
+			&i.UserToken,
+			&i.RecordedBytes,
+			&i.RecordedObjects,
+			&i.StoredBytes,
+			&i.StoredObjects,
+		); err != nil {
 			return nil, err
 		}
 		items = append(items, i)

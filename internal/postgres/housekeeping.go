@@ -16,6 +16,7 @@ type Swept struct {
 	RateCounters int64
 	Pruned       int64 // versions deleted by retention
 	Forgotten    int64 // uploads older than the upload history
+	VSSMarks     int64 // VSS replay guard marks older than the signature window
 }
 
 // Sweep says what a housekeeping run does beyond expired login state and
@@ -27,6 +28,9 @@ type Sweep struct {
 	Retain int
 	// UploadHistoryDays > 0 forgets uploads older than that many days.
 	UploadHistoryDays int
+	// VSSSignatureWindow > 0 forgets the VSS replay guard's marks older
+	// than it: they can refuse nothing the window admits.
+	VSSSignatureWindow time.Duration
 }
 
 // sweepBatch bounds each step of a run, so one run holds its locks briefly;
@@ -60,6 +64,11 @@ func (s *Store) Housekeep(ctx context.Context, now time.Time, sw Sweep) (Swept, 
 		}
 		if sw.UploadHistoryDays > 0 {
 			if out.Forgotten, err = q.UploadsForget(ctx, dbsqlc.UploadsForgetParams{BeforeDay: utcDay(now) - int32(sw.UploadHistoryDays), MaxRows: sweepBatch}); err != nil {
+				return err
+			}
+		}
+		if sw.VSSSignatureWindow > 0 {
+			if out.VSSMarks, err = q.VSSAuthMarksSweep(ctx, dbsqlc.VSSAuthMarksSweepParams{Before: now.Add(-sw.VSSSignatureWindow), MaxRows: sweepBatch}); err != nil {
 				return err
 			}
 		}
@@ -113,6 +122,45 @@ func (s *Store) CheckUsage(ctx context.Context, tenant backup.TenantID, node *ba
 				TenantID: r.TenantID, NodeKey: r.NodeKey,
 				Bytes: d.StoredBytes - d.RecordedBytes, Objects: int32(d.StoredObjects - d.RecordedObjects), Uploads: d.StoredUploads - d.RecordedUploads,
 			}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+// VSSUsageDrift is a VSS user whose recorded usage differs from what it
+// stores.
+type VSSUsageDrift struct {
+	Tenant                         backup.TenantID
+	UserToken                      string
+	RecordedBytes, RecordedObjects int64
+	StoredBytes, StoredObjects     int64
+}
+
+// CheckVSSUsage is CheckUsage for VSS users: one user (token not ""), or
+// every user of tenant, or with tenant 0 every user.
+func (s *Store) CheckVSSUsage(ctx context.Context, tenant backup.TenantID, token string, repair bool) ([]VSSUsageDrift, error) {
+	var out []VSSUsageDrift
+	err := s.WithTx(ctx, func(q *dbsqlc.Queries) error {
+		if err := q.UsageCheckLock(ctx); err != nil {
+			return err
+		}
+		rows, err := q.VSSUsageDrift(ctx, dbsqlc.VSSUsageDriftParams{TenantID: int64(tenant), UserToken: token})
+		if err != nil {
+			return err
+		}
+		out = make([]VSSUsageDrift, 0, len(rows))
+		for _, r := range rows {
+			d := VSSUsageDrift{Tenant: backup.TenantID(r.TenantID), UserToken: r.UserToken,
+				RecordedBytes: r.RecordedBytes, RecordedObjects: r.RecordedObjects, StoredBytes: r.StoredBytes, StoredObjects: r.StoredObjects}
+			out = append(out, d)
+			if !repair {
+				continue
+			}
+			if err := q.VSSUsageAdjust(ctx, dbsqlc.VSSUsageAdjustParams{TenantID: r.TenantID, UserToken: r.UserToken,
+				Bytes: d.StoredBytes - d.RecordedBytes, Objects: int32(d.StoredObjects - d.RecordedObjects)}); err != nil {
 				return err
 			}
 		}

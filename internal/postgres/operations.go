@@ -51,3 +51,18 @@ func (s *Store) Ready(ctx context.Context) error {
 	}
 	return nil
 }
+
+// DatabaseSize is the database's size in bytes and each table's, with its
+// indexes and TOAST.
+func (s *Store) DatabaseSize(ctx context.Context) (total int64, tables map[string]int64, err error) {
+	rows, err := s.q.DatabaseSize(ctx)
+	if err != nil {
+		return 0, nil, interpretError(err)
+	}
+	tables = make(map[string]int64, len(rows))
+	for _, r := range rows {
+		total = r.DatabaseBytes
+		tables[r.TableName] = r.TableBytes
+	}
+	return total, tables, nil
+}

@@ -34,6 +34,7 @@ func (s *Store) TenantBySlug(ctx context.Context, slug string) (backup.TenantRec
 			RatePerNodePerMinute:      row.RatePerNodePerMinute,
 			NewNodesPerAddressPerHour: row.NewNodesPerAddressPerHour,
 		},
+		VSSAuth: backup.VSSAuth{Scheme: backup.VSSAuthScheme(row.VssAuth), JWTPublicKey: deref(row.VssJwtPublicKey)},
 	}, nil
 }
 
@@ -79,5 +80,15 @@ func (s *Store) TenantSetDisabled(ctx context.Context, slug string, at *time.Tim
 // TenantLabelAdd adds a label to a tenant's policy.
 func (s *Store) TenantLabelAdd(ctx context.Context, slug, label string, group backup.LabelGroup, now time.Time) (bool, error) {
 	n, err := s.q.TenantLabelAdd(ctx, dbsqlc.TenantLabelAddParams{Slug: slug, Label: label, LabelGroup: string(group), Now: now})
+	return n == 1, interpretError(err)
+}
+
+// TenantSetVSSAuth sets how a tenant's VSS requests prove their user.
+func (s *Store) TenantSetVSSAuth(ctx context.Context, slug string, a backup.VSSAuth) (bool, error) {
+	var key *string
+	if a.JWTPublicKey != "" {
+		key = &a.JWTPublicKey
+	}
+	n, err := s.q.TenantSetVSSAuth(ctx, dbsqlc.TenantSetVSSAuthParams{Slug: slug, VssAuth: string(a.Scheme), VssJwtPublicKey: key})
 	return n == 1, interpretError(err)
 }

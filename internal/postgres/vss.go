@@ -250,3 +250,25 @@ func deref(s *string) string {
 	}
 	return *s
 }
+
+// VSSAuthMarks is a tenant's vssauth.ReplayGuard: the newest signature time
+// each key has used, in PostgreSQL so every replica shares it.
+type VSSAuthMarks struct {
+	s      *Store
+	tenant backup.TenantID
+}
+
+// VSSAuthMarks returns tenant's replay guard.
+func (s *Store) VSSAuthMarks(tenant backup.TenantID) VSSAuthMarks {
+	return VSSAuthMarks{s: s, tenant: tenant}
+}
+
+// Advance raises userToken's mark to mark unless the recorded one is later
+// than ceiling, in one statement (VSSAuthMarkAdvance).
+func (m VSSAuthMarks) Advance(ctx context.Context, userToken string, ceiling, mark time.Time) (bool, error) {
+	_, err := m.s.q.VSSAuthMarkAdvance(ctx, dbsqlc.VSSAuthMarkAdvanceParams{TenantID: int64(m.tenant), UserToken: userToken, Mark: mark, Ceiling: ceiling})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return false, nil
+	}
+	return err == nil, interpretError(err)
+}

@@ -151,3 +151,44 @@ func TestVSSChunksBelongToTheValueFirstRead(t *testing.T) {
 		require.ErrorIs(t, err, vss.ErrValueChanged)
 	}
 }
+
+// TestVSSAuthMarks: the replay guard's mark refuses a header older than the
+// recorded one by more than the slack, is raised by a newer one (never
+// lowered), is per tenant, and housekeeping forgets marks older than the
+// signature window.
+func TestVSSAuthMarks(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool, _ := pgtest.NewPool(t)
+	store := postgres.NewStore(pool)
+	guard := store.VSSAuthMarks(backup.DefaultTenant)
+	var two int64
+	require.NoError(t, pool.QueryRow(ctx, `INSERT INTO tenants (slug, name, server_public_key, server_secret_sealed)
+		VALUES ('two', 'Two', '\x02' || decode(repeat('11', 32), 'hex'), '\x00') RETURNING id`).Scan(&two))
+	t0 := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	admit := func(g postgres.VSSAuthMarks, token string, signed time.Time) bool {
+		ok, err := g.Advance(ctx, token, signed.Add(2*time.Minute), signed)
+		require.NoError(t, err)
+		return ok
+	}
+	require.True(t, admit(guard, "k", t0))
+	require.True(t, admit(guard, "k", t0.Add(5*time.Minute)))
+	require.False(t, admit(guard, "k", t0), "5 minutes older than the mark")
+	require.True(t, admit(guard, "k", t0.Add(4*time.Minute)), "within the slack, and the mark stays")
+	require.False(t, admit(guard, "k", t0.Add(2*time.Minute)))
+	require.True(t, admit(store.VSSAuthMarks(backup.TenantID(two)), "k", t0), "another tenant's mark")
+	require.True(t, admit(guard, "old", t0.Add(-3*time.Hour)))
+	sw, err := store.Housekeep(ctx, t0.Add(10*time.Minute), postgres.Sweep{VSSSignatureWindow: time.Hour})
+	require.NoError(t, err)
+	require.EqualValues(t, 1, sw.VSSMarks)
+	var left []string
+	rows, err := pool.Query(ctx, `SELECT user_token FROM vss_auth_marks ORDER BY 1`)
+	require.NoError(t, err)
+	for rows.Next() {
+		var s string
+		require.NoError(t, rows.Scan(&s))
+		left = append(left, s)
+	}
+	require.NoError(t, rows.Err())
+	require.Equal(t, []string{"k", "k"}, left)
+}

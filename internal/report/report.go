@@ -48,6 +48,9 @@ var reports = map[string]report{
 	// Totals per tenant (--since does not apply).
 	"tenants": {[]string{"tenant", "name", "created_at", "disabled_at", "nodes", "objects", "live_bytes", "history_bytes",
 		"uploads", "upload_history_bytes", "nodes_persisted_7d"}, false, 0, tenantRows},
+	// VSS days since --since (default: the last 30).
+	"vss-daily": {[]string{"day", "tenant", "puts", "bytes_in", "gets", "bytes_out", "deletes", "lists", "new_users"},
+		true, 30 * 24 * time.Hour, vssDailyRows},
 	// VSS users that wrote since --since (default: all).
 	"vss-users": {[]string{"tenant", "user_token", "stores", "objects", "bytes", "first_seen", "last_write",
 		"quota_bytes", "quota_objects", "quota_bytes_pct", "quota_objects_pct"}, true, 0, vssUserRows},
@@ -57,7 +60,9 @@ var reports = map[string]report{
 }
 
 // Names lists the reports.
-func Names() []string { return []string{"nodes", "daily", "tenants", "stale", "vss-users"} }
+func Names() []string {
+	return []string{"nodes", "daily", "tenants", "stale", "vss-users", "vss-daily"}
+}
 
 // Run prints report name to w; db is a pool or a connection.
 func Run(ctx context.Context, db dbsqlc.DBTX, name string, opts Options, now time.Time, w io.Writer) error {
@@ -133,6 +138,19 @@ func vssUserRows(ctx context.Context, q *dbsqlc.Queries, tenant string, since *t
 	for i, r := range rs {
 		out[i] = []any{r.Tenant, r.UserToken, r.Stores, r.Objects, r.Bytes, r.FirstSeen, null(r.LastWrite),
 			null(r.QuotaBytes), null(r.QuotaObjects), numeric(r.QuotaBytesPct), numeric(r.QuotaObjectsPct)}
+	}
+	return out, nil
+}
+
+func vssDailyRows(ctx context.Context, q *dbsqlc.Queries, tenant string, since *time.Time) ([][]any, error) {
+	rs, err := q.ReportVSSDaily(ctx, dbsqlc.ReportVSSDailyParams{Tenant: tenant, Since: *since})
+	if err != nil {
+		return nil, err
+	}
+	out := make([][]any, len(rs))
+	for i, r := range rs {
+		out[i] = []any{r.Day, r.Tenant, numeric(r.Puts), numeric(r.BytesIn), numeric(r.Gets), numeric(r.BytesOut),
+			numeric(r.Deletes), numeric(r.Lists), r.NewUsers}
 	}
 	return out, nil
 }

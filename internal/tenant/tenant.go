@@ -15,6 +15,7 @@ import (
 
 	"ldkbackup/internal/backup"
 	"ldkbackup/internal/cache"
+	"ldkbackup/internal/vssauth"
 )
 
 // slugPattern is what a tenant slug may look like; the tenants table checks
@@ -28,6 +29,7 @@ type Store interface {
 	TenantCreate(ctx context.Context, r backup.TenantRecord) (backup.TenantID, error) // ECONFLICT when the slug exists
 	TenantSetDisabled(ctx context.Context, slug string, at *time.Time) (found bool, err error)
 	TenantLabelAdd(ctx context.Context, slug, label string, group backup.LabelGroup, now time.Time) (found bool, err error)
+	TenantSetVSSAuth(ctx context.Context, slug string, a backup.VSSAuth) (found bool, err error)
 }
 
 // Config is what the directory needs from the server's configuration.
@@ -96,7 +98,7 @@ func (d *Directory) Resolve(ctx context.Context, slug string) (*backup.Tenant, e
 	if err != nil {
 		return nil, err
 	}
-	t := &backup.Tenant{ID: r.ID, Slug: r.Slug, ServerKey: key, Labels: backup.NewLabelPolicy(r.Labels), Limits: d.limits(r.Limits)}
+	t := &backup.Tenant{ID: r.ID, Slug: r.Slug, ServerKey: key, Labels: backup.NewLabelPolicy(r.Labels), Limits: d.limits(r.Limits), VSSAuth: r.VSSAuth}
 	d.resolved.Put(slug, t, now, time.Time{})
 	return t, nil
 }
@@ -132,7 +134,7 @@ func (d *Directory) Find(ctx context.Context, slug string) (*backup.Tenant, erro
 	if err != nil {
 		return nil, err
 	}
-	return &backup.Tenant{ID: r.ID, Slug: r.Slug, Labels: backup.NewLabelPolicy(r.Labels), Limits: d.limits(r.Limits)}, nil
+	return &backup.Tenant{ID: r.ID, Slug: r.Slug, Labels: backup.NewLabelPolicy(r.Labels), Limits: d.limits(r.Limits), VSSAuth: r.VSSAuth}, nil
 }
 
 func (d *Directory) find(ctx context.Context, slug string) (backup.TenantRecord, error) {
@@ -277,6 +279,33 @@ func (d *Directory) AddLabel(ctx context.Context, slug, label, group string) err
 	}
 	if backup.ErrorCode(err) == backup.ECONFLICT {
 		return backup.Errorf(backup.ECONFLICT, "tenant %q already has label %q", slug, label)
+	}
+	return err
+}
+
+// SetVSSAuth chooses how a tenant's VSS requests prove their user: scheme
+// signature or none without a key, jwt with the PEM public key of the
+// tenant's token issuer (checked as the server will use it). Every replica
+// uses it within CACHE_TTL.
+func (d *Directory) SetVSSAuth(ctx context.Context, slug string, scheme backup.VSSAuthScheme, jwtPublicKeyPEM string) error {
+	a := backup.VSSAuth{Scheme: scheme}
+	switch scheme {
+	case backup.VSSAuthSignature, backup.VSSAuthNone:
+		if jwtPublicKeyPEM != "" {
+			return backup.Errorf(backup.EINVALID, "a public key goes only with the jwt scheme")
+		}
+	case backup.VSSAuthJWT:
+		if _, err := vssauth.NewJWT([]byte(jwtPublicKeyPEM), d.now); err != nil {
+			return backup.Errorf(backup.EINVALID, "the jwt scheme needs the PEM public key of the tenant's token issuer: %v", err)
+		}
+		a.JWTPublicKey = jwtPublicKeyPEM
+	default:
+		return backup.Errorf(backup.EINVALID, "VSS authorization %q: want signature, jwt or none", scheme)
+	}
+	found, err := d.store.TenantSetVSSAuth(ctx, slug, a)
+	d.resolved.Delete(slug)
+	if err == nil && !found {
+		return backup.Errorf(backup.ENOTFOUND, "no tenant %q", slug)
 	}
 	return err
 }

@@ -141,7 +141,8 @@ type Service struct {
 }
 
 // NewService returns a Service over store on clock; paced is told of every
-// write that waits for its turn under its user's allowance.
+// write that waits for its turn under its user's allowance, as it starts
+// to wait (Put and Delete say how long they waited when they end).
 func NewService(store Store, clock backup.Clock, paced func(backup.TenantID, time.Duration)) *Service {
 	if paced == nil {
 		paced = func(backup.TenantID, time.Duration) {}
@@ -150,26 +151,27 @@ func NewService(store Store, clock backup.Clock, paced func(backup.TenantID, tim
 }
 
 // Put applies a putObjects of user u from addr (the client address new
-// users are counted against).
-func (s *Service) Put(ctx context.Context, u User, addr string, req *vsspb.PutObjectRequest) error {
+// users are counted against), and says how long it waited for its turn
+// under the user's allowance.
+func (s *Service) Put(ctx context.Context, u User, addr string, req *vsspb.PutObjectRequest) (waited time.Duration, err error) {
 	if err := checkStoreID(req.GetStoreId()); err != nil {
-		return err
+		return 0, err
 	}
 	if n := len(req.GetTransactionItems()) + len(req.GetDeleteItems()); n > MaxItems {
-		return backup.Errorf(backup.EINVALID, "a request may hold at most %d items, not %d", MaxItems, n)
+		return 0, backup.Errorf(backup.EINVALID, "a request may hold at most %d items, not %d", MaxItems, n)
 	}
 	for _, kv := range req.GetTransactionItems() {
 		if err := checkItem(kv); err != nil {
-			return err
+			return 0, err
 		}
 	}
 	for _, kv := range req.GetDeleteItems() {
 		if err := checkItem(kv); err != nil {
-			return err
+			return 0, err
 		}
 	}
 	if req.GlobalVersion != nil && *req.GlobalVersion < -1 {
-		return backup.Errorf(backup.EINVALID, "global_version must be -1 or more")
+		return 0, backup.Errorf(backup.EINVALID, "global_version must be -1 or more")
 	}
 	return s.write(ctx, u, addr, Write{
 		StoreID:       req.GetStoreId(),
@@ -180,35 +182,36 @@ func (s *Service) Put(ctx context.Context, u User, addr string, req *vsspb.PutOb
 }
 
 // Delete applies a deleteObject: idempotent, a key already gone is no
-// failure.
-func (s *Service) Delete(ctx context.Context, u User, addr string, req *vsspb.DeleteObjectRequest) error {
+// failure. It says how long it waited for its turn.
+func (s *Service) Delete(ctx context.Context, u User, addr string, req *vsspb.DeleteObjectRequest) (waited time.Duration, err error) {
 	if err := checkStoreID(req.GetStoreId()); err != nil {
-		return err
+		return 0, err
 	}
 	kv := req.GetKeyValue()
 	if kv == nil {
-		return backup.Errorf(backup.EINVALID, "key_value missing in DeleteObjectRequest")
+		return 0, backup.Errorf(backup.EINVALID, "key_value missing in DeleteObjectRequest")
 	}
 	if err := checkItem(kv); err != nil {
-		return err
+		return 0, err
 	}
 	return s.write(ctx, u, addr, Write{StoreID: req.GetStoreId(), Deletes: []*vsspb.KeyValue{kv}, MissingOK: true})
 }
 
 // write stores w; a write over its user's allowance waits for its turn
 // rather than being refused, as a v1 persist does.
-func (s *Service) write(ctx context.Context, u User, addr string, w Write) error {
+func (s *Service) write(ctx context.Context, u User, addr string, w Write) (waited time.Duration, err error) {
 	limits := u.writeLimits(addr)
 	wait, err := s.store.PutVSS(ctx, u, w, s.clock.Now(), limits)
 	if err == nil && wait > 0 {
 		s.paced(u.Tenant.ID, wait)
 		if err := s.clock.Sleep(ctx, wait); err != nil {
-			return backup.Errorf(backup.EUNAVAILABLE, "request ended while waiting for its turn")
+			return wait, backup.Errorf(backup.EUNAVAILABLE, "request ended while waiting for its turn")
 		}
 		limits.NodePerMinute = 0
 		_, err = s.store.PutVSS(ctx, u, w, s.clock.Now(), limits)
+		return wait, err
 	}
-	return err
+	return 0, err
 }
 
 // List answers one page of listKeyVersions.
@@ -291,6 +294,15 @@ func (s *Service) Get(ctx context.Context, u User, req *vsspb.GetObjectRequest, 
 		return nil, fmt.Errorf("vss get: first read of %d bytes, want %d", len(v.Head), want)
 	}
 	return newValue(s.store, v, buf), nil
+}
+
+// Short is what logs show of the user: a 12-character prefix of its token,
+// as of a node key (a JWT subject may be an account name).
+func (u User) Short() string {
+	if utf8.RuneCountInString(u.Token) <= 12 {
+		return u.Token
+	}
+	return string([]rune(u.Token)[:12])
 }
 
 // writeLimits are the limits of a write by u from addr: the tenant's node

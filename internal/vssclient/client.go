@@ -12,9 +12,12 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"time"
 
+	"github.com/btcsuite/btcd/btcec/v2"
 	"google.golang.org/protobuf/proto"
 
+	"ldkbackup/internal/vssauth"
 	"ldkbackup/internal/vsspb"
 )
 
@@ -50,6 +53,15 @@ func Fixed(h http.Header) HeaderProvider {
 // service).
 func Bearer(token string) HeaderProvider {
 	return Fixed(http.Header{"Authorization": {"Bearer " + token}})
+}
+
+// Signature signs each request's Authorization header with key at now(), as
+// ldk-node's default (vss-client's SigsAuthProvider) does: a fresh header
+// for every request.
+func Signature(key *btcec.PrivateKey, now func() time.Time) HeaderProvider {
+	return HeaderFunc(func(context.Context, []byte) (http.Header, error) {
+		return http.Header{"Authorization": {vssauth.SignatureHeader(key, now())}}, nil
+	})
 }
 
 // Client calls one VSS server at one base URL (.../vss or .../t/SLUG/vss).
