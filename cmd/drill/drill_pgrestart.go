@@ -155,6 +155,9 @@ func pgRestartDrill(ctx context.Context, e *env, v *verdict) (any, error) {
 	v.require(f.Acknowledged > 0, "no persist was acknowledged")
 
 	f.VSS = r.vss.figures()
+	f.VSS.TailWindow = r.vss.since(tailStart)
+	v.require(f.VSS.TailWindow["ok"] > 0 && f.VSS.TailWindow["failed"] == 0,
+		"VSS: the server did not serve normally in the last %s: %v", steadyPeriod, f.VSS.TailWindow)
 	r.vss.readBack(ctx, f.VSS)
 	f.VSS.check(v, false)
 

@@ -65,6 +65,13 @@ type vssLoad struct {
 	unackedApplied, unackedNotApplied int
 	examples                          []string
 	lat                               latencies
+	// outcomes: when each request started and whether it succeeded.
+	outcomes []vssOutcome
+}
+
+type vssOutcome struct {
+	start time.Time
+	ok    bool
 }
 
 // newVSSLoad makes writers users of keys keys each; forwardedFor, when not
@@ -194,6 +201,7 @@ func (l *vssLoad) read(w *vssWriter, key string) bool {
 	if !ok || version != got.Value.Version {
 		l.mu.Lock()
 		l.stale++
+		l.outcomes = append(l.outcomes, vssOutcome{start: time.Now().Add(-latency)})
 		l.mu.Unlock()
 		l.unclear(fmt.Sprintf("get %s: %d bytes at version %d, neither the last acknowledged value nor one sent after it", key, len(got.Value.Value), got.Value.Version), latency)
 		return true
@@ -217,6 +225,9 @@ func (l *vssLoad) read(w *vssWriter, key string) bool {
 // It returns whether the request succeeded.
 func (l *vssLoad) outcome(what string, err error, latency time.Duration) bool {
 	var vErr *vssclient.Error
+	l.mu.Lock()
+	l.outcomes = append(l.outcomes, vssOutcome{start: time.Now().Add(-latency), ok: err == nil})
+	l.mu.Unlock()
 	switch {
 	case err == nil:
 		l.count(func() { l.ok++ }, latency)
@@ -247,6 +258,24 @@ func (l *vssLoad) count(f func(), latency time.Duration) {
 	f()
 }
 
+// since counts the requests started at or after t: ok, and failed (in
+// any way).
+func (l *vssLoad) since(t time.Time) map[string]int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := map[string]int{}
+	for _, o := range l.outcomes {
+		switch {
+		case o.start.Before(t):
+		case o.ok:
+			out["ok"]++
+		default:
+			out["failed"]++
+		}
+	}
+	return out
+}
+
 // vssFigures are a drill's VSS figures.
 type vssFigures struct {
 	Users        int `json:"users"`
@@ -259,14 +288,17 @@ type vssFigures struct {
 	WrongVersion int `json:"wrong_version"`
 	// Puts whose answer was lost and which the read after them found
 	// applied, or not: both are allowed.
-	UnackedApplied    int            `json:"unacked_applied"`
-	UnackedNotApplied int            `json:"unacked_not_applied"`
-	Failed            map[string]int `json:"failed"`
-	Unclean           int            `json:"unclean"`
-	StaleReads        int            `json:"stale_reads"`
-	Latency           latencySummary `json:"latency"`
-	UncleanExample    []string       `json:"unclean_examples,omitempty"`
-	LostExamples      []string       `json:"lost_examples,omitempty"`
+	UnackedApplied    int `json:"unacked_applied"`
+	UnackedNotApplied int `json:"unacked_not_applied"`
+	// TailWindow counts the requests after the last fault, where the drill
+	// has such a window: all must succeed.
+	TailWindow     map[string]int `json:"tail_window,omitempty"`
+	Failed         map[string]int `json:"failed"`
+	Unclean        int            `json:"unclean"`
+	StaleReads     int            `json:"stale_reads"`
+	Latency        latencySummary `json:"latency"`
+	UncleanExample []string       `json:"unclean_examples,omitempty"`
+	LostExamples   []string       `json:"lost_examples,omitempty"`
 }
 
 func (l *vssLoad) figures() *vssFigures {
