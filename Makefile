@@ -66,7 +66,7 @@ lint:
 fmt:
 	gofmt -w $$(git ls-files '*.go')
 
-## bench: the Go benchmarks, then the load benchmark with every scenario (about 8 minutes; docs/performance.md)
+## bench: the Go benchmarks, then the load benchmark with every scenario (about 10 minutes; docs/performance.md)
 bench: bench-go bench-load
 
 .PHONY: bench-go bench-load bench-scale

@@ -34,6 +34,9 @@ const (
 	// makes, synchronous and asynchronous.
 	latencyPersists = 150
 	latencyWallets  = 4
+	// VSS users beside the wallets, each writing and reading its keys.
+	failoverVSSUsers = 4
+	failoverVSSKeys  = 4
 )
 
 var failoverObjects = []object{{label: "channel_manager"}, monitor(1), monitor(2), monitor(3)}
@@ -69,6 +72,9 @@ type failoverFigures struct {
 	Restored       int            `json:"wallets_restored"`
 	ServerSettings []string       `json:"server_settings"`
 	LostExamples   []string       `json:"lost_examples,omitempty"`
+	// VSS is the VSS users' load beside the wallets': 503s and connection
+	// errors allowed, as for the persists.
+	VSS *vssFigures `json:"vss"`
 }
 
 type failoverRun struct {
@@ -77,7 +83,8 @@ type failoverRun struct {
 	server  *serverProcess
 	hc      *http.Client
 	wallets []*wallet
-	ledgers []*ledger
+	ledgers []*ledger[object]
+	vss     *vssLoad
 
 	mu      sync.Mutex
 	acks    []time.Time // when each acknowledged persist's reply arrived
@@ -129,8 +136,12 @@ func failoverDrill(ctx context.Context, e *env, v *verdict) (any, error) {
 		if err != nil {
 			return fig, err
 		}
-		r.wallets, r.ledgers = append(r.wallets, w), append(r.ledgers, newLedger())
+		r.wallets, r.ledgers = append(r.wallets, w), append(r.ledgers, newLedger[object]())
 	}
+	if r.vss, err = newVSSLoad(r.hc, func() string { return server.BaseURL + "/vss" }, failoverVSSUsers, failoverVSSKeys, failoverPlaintext, nil); err != nil {
+		return fig, err
+	}
+	r.vss.backoff = 100 * time.Millisecond // as the wallets back off
 	events, err := r.runLoad(ctx)
 	fig.Events = events
 	if err != nil {
@@ -155,6 +166,12 @@ func failoverDrill(ctx context.Context, e *env, v *verdict) (any, error) {
 	v.require(fig.Lost == 0, "%d acknowledged persists are not readable with their bytes from the survivor: %v", fig.Lost, back.Examples)
 	v.require(fig.WrongLatest == 0, "%d objects hold a latest version nobody sent after the last acknowledged one: %v", fig.WrongLatest, back.Examples)
 	v.require(fig.Acknowledged > 0, "no persist was acknowledged")
+	fig.VSS = r.vss.figures()
+	r.vss.readBack(ctx, fig.VSS)
+	fig.VSS.check(v, true)
+	for status, n := range fig.VSS.Failed {
+		v.require(status == "503" || status == "none", "VSS: %d requests were answered %s (only 503 and connection errors are allowed)", n, status)
+	}
 	fig.Restored = restoreAll(ctx, r.e, r.server.BaseURL, r.hc, r.wallets, r.ledgers, failoverObjects, v)
 	if fig.Integrity, err = checkIntegrity(ctx, f.URL()); err != nil {
 		return fig, err
@@ -172,6 +189,7 @@ func (r *failoverRun) runLoad(ctx context.Context) ([]failoverEvent, error) {
 	for i := range r.wallets {
 		wg.Go(func() { r.walletLoop(i, stop) })
 	}
+	wg.Go(func() { r.vss.run(stop, 0) })
 	defer func() {
 		close(stop)
 		wg.Wait()
@@ -297,7 +315,7 @@ func (r *failoverRun) walletLoop(i int, stop <-chan struct{}) {
 		u := bytesUpload(failoverObjects[n%len(failoverObjects)], body)
 		start := time.Now()
 		res := w.persist(context.Background(), r.hc, r.server.BaseURL, r.e.serverPub, u)
-		l.record(u, res)
+		l.record(u.obj, sentPersist(u, res))
 		status := "none"
 		if res.status != 0 {
 			status = fmt.Sprint(res.status)

@@ -28,6 +28,9 @@ const (
 	// outageHold keeps the database down in the stop/start outages, so
 	// that hundreds of requests land in the outage.
 	outageHold = 3 * time.Second
+	// VSS users beside the wallets, each writing and reading its keys.
+	restartVSSUsers = 8
+	restartVSSKeys  = 4
 )
 
 // restartObjects are each wallet's objects: a channel manager and three
@@ -56,7 +59,8 @@ type restartRun struct {
 	server  *serverProcess
 	hc      *http.Client
 	wallets []*wallet
-	ledgers []*ledger
+	ledgers []*ledger[object]
+	vss     *vssLoad
 
 	mu         sync.Mutex
 	requests   []request
@@ -99,6 +103,9 @@ type restartFigures struct {
 	ServerSettings  []string       `json:"server_settings"`
 	UncleanExamples []string       `json:"unclean_examples,omitempty"`
 	LostExamples    []string       `json:"lost_examples,omitempty"`
+	// VSS is the VSS users' load beside the wallets', held to the same
+	// promises.
+	VSS *vssFigures `json:"vss"`
 }
 
 func pgRestartDrill(ctx context.Context, e *env, v *verdict) (any, error) {
@@ -122,8 +129,13 @@ func pgRestartDrill(ctx context.Context, e *env, v *verdict) (any, error) {
 		if _, err := w.login(ctx, r.hc, server.BaseURL); err != nil {
 			return nil, err
 		}
-		r.wallets, r.ledgers = append(r.wallets, w), append(r.ledgers, newLedger())
+		r.wallets, r.ledgers = append(r.wallets, w), append(r.ledgers, newLedger[object]())
 	}
+	vssBase := func() string { return server.BaseURL + "/vss" }
+	if r.vss, err = newVSSLoad(r.hc, vssBase, restartVSSUsers, restartVSSKeys, restartPlaintext, nil); err != nil {
+		return nil, err
+	}
+	r.vss.failFast = failFastBound
 
 	events, tailStart, err := r.runLoad(ctx)
 	if err != nil {
@@ -141,6 +153,13 @@ func pgRestartDrill(ctx context.Context, e *env, v *verdict) (any, error) {
 	v.require(f.Lost == 0, "%d acknowledged persists are not readable with their bytes: %v", f.Lost, back.Examples)
 	v.require(f.WrongLatest == 0, "%d objects hold a latest version nobody sent after the last acknowledged one: %v", f.WrongLatest, back.Examples)
 	v.require(f.Acknowledged > 0, "no persist was acknowledged")
+
+	f.VSS = r.vss.figures()
+	f.VSS.TailWindow = r.vss.since(tailStart)
+	v.require(f.VSS.TailWindow["ok"] > 0 && f.VSS.TailWindow["failed"] == 0,
+		"VSS: the server did not serve normally in the last %s: %v", steadyPeriod, f.VSS.TailWindow)
+	r.vss.readBack(ctx, f.VSS)
+	f.VSS.check(v, false)
 
 	f.Restored = restoreAll(ctx, r.e, r.server.BaseURL, r.hc, r.wallets, r.ledgers, restartObjects, v)
 	if f.Integrity, err = checkIntegrity(ctx, dbURL); err != nil {
@@ -161,6 +180,7 @@ func (r *restartRun) runLoad(ctx context.Context) ([]outageEvent, time.Time, err
 	for i := range r.wallets {
 		wg.Go(func() { r.walletLoop(i, stop) })
 	}
+	wg.Go(func() { r.vss.run(stop, 0) })
 	defer func() {
 		close(stop)
 		wg.Wait()
@@ -229,14 +249,14 @@ func (r *restartRun) walletLoop(i int, stop <-chan struct{}) {
 	}
 }
 
-func (r *restartRun) persist(ctx context.Context, w *wallet, l *ledger, obj object) {
+func (r *restartRun) persist(ctx context.Context, w *wallet, l *ledger[object], obj object) {
 	body, err := client.Encrypt(w.secret, randomBytes(restartPlaintext))
 	if err != nil {
 		panic(err) // only a wrong key length fails, a programming error
 	}
 	u := bytesUpload(obj, body)
 	res := w.persist(ctx, r.hc, r.server.BaseURL, r.e.serverPub, u)
-	l.record(u, res)
+	l.record(u.obj, sentPersist(u, res))
 	if res.acked {
 		r.add(res.reply, outcomeOK, "")
 		return
@@ -246,14 +266,15 @@ func (r *restartRun) persist(ctx context.Context, w *wallet, l *ledger, obj obje
 
 // read retrieves obj's latest version, which must be the last acknowledged
 // body or one sent after it (read-your-writes across the outages).
-func (r *restartRun) read(ctx context.Context, w *wallet, l *ledger, obj object) {
+func (r *restartRun) read(ctx context.Context, w *wallet, l *ledger[object], obj object) {
 	want := l.mayBeLatest(obj)
 	if len(want) == 0 {
 		return // nothing sent yet
 	}
 	got := w.retrieve(ctx, r.hc, r.server.BaseURL, obj, 0)
+	_, wanted := want[sha256.Sum256(got.body)]
 	switch {
-	case got.status == http.StatusOK && want[sha256.Sum256(got.body)]:
+	case got.status == http.StatusOK && wanted:
 		r.add(got, outcomeOK, "")
 	case got.status == http.StatusOK:
 		r.mu.Lock()

@@ -25,6 +25,11 @@ const (
 	replicaNodeLimit    = 60      // RATE_PER_NODE_PER_MINUTE
 	replicaQuotaBytes   = 1 << 20 // QUOTA_BYTES
 	quotaBodyBytes      = 64 << 10
+	// VSS users write and read their keys beside the checks, each request
+	// at the next replica; their rounds stay inside the user's allowance.
+	replicaVSSUsers  = 6
+	replicaVSSKeys   = 3
+	replicaVSSRounds = 12
 )
 
 // roundRobin hands out the replicas' URLs in turn, as a load balancer does.
@@ -55,6 +60,9 @@ type replicaFigures struct {
 	AddressLimit   limitFigure `json:"address_limit"`
 	NodeLimit      limitFigure `json:"node_limit"`
 	Quota          quotaFigure `json:"quota"`
+	// VSS: the VSS users' load, each request at the next replica, so that
+	// every read and compare-and-swap version crosses replicas.
+	VSS *vssFigures `json:"vss"`
 }
 
 // limitFigure is one burst against a rate limit through all replicas.
@@ -121,14 +129,32 @@ func replicasDrill(ctx context.Context, e *env, v *verdict) (any, error) {
 	}
 	v.require(f.DuplicateMigrations == 0, "replicas starting together applied %d migrations twice", f.DuplicateMigrations)
 
+	// Each VSS user comes from an address of its own (TEST-NET-3), apart
+	// from the checks' addresses.
+	vss, err := newVSSLoad(r.hc, func() string { return r.rr.next() + "/vss" }, replicaVSSUsers, replicaVSSKeys, 4<<10,
+		func(i int) string { return "203.0.113." + strconv.Itoa(i+1) })
+	if err != nil {
+		return f, err
+	}
+	vssDone := make(chan struct{})
+	go func() {
+		defer close(vssDone)
+		vss.run(nil, replicaVSSRounds)
+	}()
+
 	steps := []func(context.Context, *replicaFigures, *verdict) error{
 		r.tokensAcross, r.challengesAcross, r.addressLimit, r.nodeLimit, r.quota,
 	}
 	for _, step := range steps {
 		if err := step(ctx, f, v); err != nil {
+			<-vssDone
 			return f, err
 		}
 	}
+	<-vssDone
+	f.VSS = vss.figures()
+	vss.readBack(ctx, f.VSS)
+	f.VSS.check(v, false)
 	for _, s := range r.servers {
 		checkLogForPanics(s, v)
 	}

@@ -27,6 +27,10 @@ const (
 	// is back: a transaction the killed server left open would hold the
 	// object's row lock and stall it.
 	afterRestartBound = 10 * time.Second
+	// VSS users beside the uploads, each writing and reading its keys.
+	killVSSUsers      = 4
+	killVSSKeys       = 2
+	killVSSValueBytes = 64 << 10
 )
 
 // killDelays are how long the uploads run before each of the kills: the
@@ -68,6 +72,8 @@ type killFigures struct {
 	LostExamples     []string       `json:"lost_examples,omitempty"`
 	Integrity        integrity      `json:"integrity"`
 	ServerSettings   []string       `json:"server_settings"`
+	// VSS is the VSS users' load beside the uploads: killed with them.
+	VSS *vssFigures `json:"vss"`
 }
 
 // killRun is the state of one server-sigkill drill.
@@ -76,9 +82,10 @@ type killRun struct {
 	server  *serverProcess
 	hc      *http.Client
 	wallets []*wallet
-	ledgers []*ledger
+	ledgers []*ledger[object]
 	phases  []atomic.Int32
 	base    []byte // the bytes every body shares after its random prefix
+	vss     *vssLoad
 }
 
 func sigkillDrill(ctx context.Context, e *env, v *verdict) (any, error) {
@@ -97,7 +104,11 @@ func sigkillDrill(ctx context.Context, e *env, v *verdict) (any, error) {
 		if err != nil {
 			return nil, err
 		}
-		r.wallets, r.ledgers = append(r.wallets, w), append(r.ledgers, newLedger())
+		r.wallets, r.ledgers = append(r.wallets, w), append(r.ledgers, newLedger[object]())
+	}
+	vssBase := func() string { return server.BaseURL + "/vss" }
+	if r.vss, err = newVSSLoad(r.hc, vssBase, killVSSUsers, killVSSKeys, killVSSValueBytes, nil); err != nil {
+		return nil, err
 	}
 	f := &killFigures{Wallets: killWallets, BodyBytes: killBodyBytes, ServerSettings: settings}
 	for _, delay := range killDelays {
@@ -117,6 +128,9 @@ func sigkillDrill(ctx context.Context, e *env, v *verdict) (any, error) {
 	f.Acknowledged, f.Lost, f.WrongLatest, f.LostExamples = back.Acknowledged, back.Lost, back.WrongLatest, back.Examples
 	v.require(f.Lost == 0, "%d acknowledged persists are not readable with their bytes: %v", f.Lost, back.Examples)
 	v.require(f.WrongLatest == 0, "%d objects hold a latest version nobody sent: %v", f.WrongLatest, back.Examples)
+	f.VSS = r.vss.figures()
+	r.vss.readBack(ctx, f.VSS)
+	f.VSS.check(v, true)
 	if f.UnackedCommitted, err = r.unackedCommitted(ctx, dbURL); err != nil {
 		return f, err
 	}
@@ -144,6 +158,8 @@ func (r *killRun) round(ctx context.Context, delay time.Duration) (killRound, er
 	for i := range r.wallets {
 		wg.Go(func() { r.uploadLoop(i, stop) })
 	}
+	// The VSS users run until the kill, which ends their requests in flight.
+	wg.Go(func() { r.vss.run(stop, 0) })
 	if !sleepCtx(ctx, delay) {
 		close(stop)
 		wg.Wait()
@@ -185,7 +201,7 @@ func (r *killRun) uploadLoop(i int, stop <-chan struct{}) {
 		r.phases[i].Store(phaseBody)
 		res := w.persist(context.Background(), r.hc, r.server.BaseURL, r.e.serverPub, u)
 		r.phases[i].Store(phaseIdle)
-		l.record(u, res)
+		l.record(u.obj, sentPersist(u, res))
 	}
 }
 
@@ -220,7 +236,7 @@ func (r *killRun) persistEachObject(ctx context.Context, v *verdict) (latencySum
 		for _, obj := range killObjects {
 			u := bytesUpload(obj, randomBytes(4<<10))
 			res := w.persist(ctx, r.hc, r.server.BaseURL, r.e.serverPub, u)
-			r.ledgers[i].record(u, res)
+			r.ledgers[i].record(u.obj, sentPersist(u, res))
 			lat.add(res.latency)
 			v.require(res.acked && res.latency <= afterRestartBound, "persist of %s after the last restart: %s", obj, res.reply)
 		}

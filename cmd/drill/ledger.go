@@ -12,17 +12,21 @@ import (
 	"ldkbackup/internal/client"
 )
 
-// ledger is what a wallet was told about its persists: every body it sent,
-// per object and in order, and which the server acknowledged with which
-// version. After a drill the server must hand back every acknowledged body.
-type ledger struct {
+// ledger is what a client was told about its writes: every body it sent,
+// per key (a v1 object, a VSS key) and in order, and which the server
+// acknowledged with which version. After a drill the server must hand back
+// every acknowledged body. One writer writes each key, one write at a time.
+type ledger[K comparable] struct {
 	mu   sync.Mutex
-	sent map[object][]sentBody
+	sent map[K][]sentBody
 }
 
 type sentBody struct {
-	sum     [32]byte
-	acked   bool
+	sum   [32]byte
+	acked bool
+	// version is the version the write makes when it applies: the
+	// server's answer for an acknowledged v1 persist (0 for one not
+	// acknowledged: unknown); for VSS what the put's version rule gives.
 	version int64
 	// refused: the server answered 4xx, which stores nothing. Any other
 	// failure (5xx, no reply) may have been committed before the reply was
@@ -30,41 +34,42 @@ type sentBody struct {
 	refused bool
 }
 
-func newLedger() *ledger { return &ledger{sent: map[object][]sentBody{}} }
+func newLedger[K comparable]() *ledger[K] { return &ledger[K]{sent: map[K][]sentBody{}} }
 
-func (l *ledger) record(u upload, res persistResult) {
+func (l *ledger[K]) record(k K, s sentBody) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.sent[u.obj] = append(l.sent[u.obj], sentBody{
-		sum:     u.sum,
-		acked:   res.acked,
-		version: res.version,
-		refused: res.status >= 400 && res.status < 500,
-	})
+	l.sent[k] = append(l.sent[k], s)
 }
 
-// mayBeLatest is the set of bodies the latest version of obj may hold: the
-// last acknowledged one, or any sent after it that was not refused.
-func (l *ledger) mayBeLatest(obj object) map[[32]byte]bool {
+// sentPersist is a v1 persist's entry.
+func sentPersist(u upload, res persistResult) sentBody {
+	return sentBody{sum: u.sum, acked: res.acked, version: res.version, refused: res.status >= 400 && res.status < 500}
+}
+
+// mayBeLatest is the set of bodies the latest version of k may hold, with
+// the version each was written as: the last acknowledged one, or any sent
+// after it that was not refused.
+func (l *ledger[K]) mayBeLatest(k K) map[[32]byte]int64 {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	out := map[[32]byte]bool{}
-	for _, s := range l.sent[obj] {
+	out := map[[32]byte]int64{}
+	for _, s := range l.sent[k] {
 		if s.acked {
 			clear(out)
 		}
 		if !s.refused {
-			out[s.sum] = true
+			out[s.sum] = s.version
 		}
 	}
 	return out
 }
 
-// anyAcked says whether a persist of obj was acknowledged.
-func (l *ledger) anyAcked(obj object) bool {
+// anyAcked says whether a write of k was acknowledged.
+func (l *ledger[K]) anyAcked(k K) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	for _, s := range l.sent[obj] {
+	for _, s := range l.sent[k] {
 		if s.acked {
 			return true
 		}
@@ -72,8 +77,8 @@ func (l *ledger) anyAcked(obj object) bool {
 	return false
 }
 
-// ackedCount is how many persists the server acknowledged.
-func (l *ledger) ackedCount() int {
+// ackedCount is how many writes the server acknowledged.
+func (l *ledger[K]) ackedCount() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	n := 0
@@ -85,6 +90,28 @@ func (l *ledger) ackedCount() int {
 		}
 	}
 	return n
+}
+
+// last is the latest write sent to k.
+func (l *ledger[K]) last(k K) (sentBody, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	sent := l.sent[k]
+	if len(sent) == 0 {
+		return sentBody{}, false
+	}
+	return sent[len(sent)-1], true
+}
+
+// keys returns every key written to.
+func (l *ledger[K]) keys() []K {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := make([]K, 0, len(l.sent))
+	for k := range l.sent {
+		out = append(out, k)
+	}
+	return out
 }
 
 // readBack is the outcome of reading every acknowledged persist back.
@@ -118,7 +145,7 @@ func (r *readBack) example(format string, args ...any) {
 
 // readBackAll reads back every wallet's acknowledged persists through the
 // API, wallets in parallel.
-func readBackAll(ctx context.Context, hc *http.Client, baseURL string, wallets []*wallet, ledgers []*ledger) (readBack, error) {
+func readBackAll(ctx context.Context, hc *http.Client, baseURL string, wallets []*wallet, ledgers []*ledger[object]) (readBack, error) {
 	results := make([]readBack, len(wallets))
 	g, ctx := errgroup.WithContext(ctx)
 	for i := range wallets {
@@ -139,7 +166,7 @@ func readBackAll(ctx context.Context, hc *http.Client, baseURL string, wallets [
 // readBackWallet logs in and retrieves each acknowledged version by number
 // (the drills keep every version's bytes: RETAIN_VERSIONS is set high), then
 // each object's latest version.
-func readBackWallet(ctx context.Context, hc *http.Client, baseURL string, w *wallet, l *ledger) (readBack, error) {
+func readBackWallet(ctx context.Context, hc *http.Client, baseURL string, w *wallet, l *ledger[object]) (readBack, error) {
 	var r readBack
 	if _, err := w.login(ctx, hc, baseURL); err != nil {
 		return r, fmt.Errorf("log in to read back: %w", err)
@@ -169,7 +196,7 @@ func readBackWallet(ctx context.Context, hc *http.Client, baseURL string, w *wal
 		if latest.status == http.StatusNotFound && !anyAcked {
 			continue // nothing acknowledged, and nothing unacknowledged committed
 		}
-		if latest.status != http.StatusOK || !l.mayBeLatest(obj)[sha256.Sum256(latest.body)] {
+		if _, ok := l.mayBeLatest(obj)[sha256.Sum256(latest.body)]; latest.status != http.StatusOK || !ok {
 			r.WrongLatest++
 			r.example("%s latest version: %s", obj, latest)
 		}
@@ -180,7 +207,7 @@ func readBackWallet(ctx context.Context, hc *http.Client, baseURL string, w *wal
 // restoreAll restores each wallet as the apps do (internal/client: list,
 // retrieve every file, decrypt with the node key) and returns how many got
 // every one of objects that its ledger says was acknowledged.
-func restoreAll(ctx context.Context, e *env, baseURL string, hc *http.Client, wallets []*wallet, ledgers []*ledger, objects []object, v *verdict) int {
+func restoreAll(ctx context.Context, e *env, baseURL string, hc *http.Client, wallets []*wallet, ledgers []*ledger[object], objects []object, v *verdict) int {
 	restored := 0
 	for i, w := range wallets {
 		c, err := client.New(client.Config{BaseURL: baseURL, Network: network, NodeSecret: w.secret, ServerPubKey: e.serverPublic, HTTPClient: hc})

@@ -62,7 +62,7 @@ func statuses(m map[string]int) string {
 
 func (f restartFigures) headline() string {
 	return fmt.Sprintf("%s acknowledged, %d lost, %s failed cleanly (%s), %d unclean, %d stale reads, slowest failure %.0f ms; %d of %d wallets restored",
-		thousands(f.Acknowledged), f.Lost, thousands(f.FailedCleanly), statuses(f.FailedStatuses), f.Unclean, f.StaleReads, f.MaxErrorMs, f.Restored, f.Wallets)
+		thousands(f.Acknowledged), f.Lost, thousands(f.FailedCleanly), statuses(f.FailedStatuses), f.Unclean, f.StaleReads, f.MaxErrorMs, f.Restored, f.Wallets) + vssHeadline(f.VSS)
 }
 
 func (f killFigures) headline() string {
@@ -71,7 +71,7 @@ func (f killFigures) headline() string {
 		midBody += r.MidBody
 	}
 	return fmt.Sprintf("%d kills (%d uploads caught mid-body), %d acknowledged, %d lost, %d corrupt payloads, %d unacknowledged but committed whole",
-		len(f.Rounds), midBody, f.Acknowledged, f.Lost, f.Integrity.CorruptPayloads, f.UnackedCommitted)
+		len(f.Rounds), midBody, f.Acknowledged, f.Lost, f.Integrity.CorruptPayloads, f.UnackedCommitted) + vssHeadline(f.VSS)
 }
 
 func (f replicaFigures) headline() string {
@@ -85,7 +85,7 @@ func (f replicaFigures) headline() string {
 	}
 	return fmt.Sprintf("%d duplicate migrations, tokens %s, challenges %s, address limit %d/%d, node limit %d/%d, quota %s",
 		f.DuplicateMigrations, f.TokensAcross, f.ChallengesAcross, f.AddressLimit.Passed, f.AddressLimit.Sent,
-		f.NodeLimit.Passed, f.NodeLimit.Sent, quota)
+		f.NodeLimit.Passed, f.NodeLimit.Sent, quota) + vssHeadline(f.VSS)
 }
 
 func (f slowFigures) headline() string {
@@ -109,4 +109,13 @@ func (f memoryFigures) headline() string {
 func (f burstFigures) headline() string {
 	return fmt.Sprintf("%d monitors at once, allowance %d/min: %d stored (%s), slowest %.1f s, %d objects stored, usage drift %d",
 		f.Monitors, f.PerMinute, f.Acked, statuses(f.Statuses), f.SlowestSeconds, f.Integrity.Objects, f.Integrity.UsageDrift)
+}
+
+func (f failoverFigures) headline() string {
+	promoted := make([]string, len(f.Events))
+	for i, ev := range f.Events {
+		promoted[i] = fmt.Sprintf("%.1f s", ev.PromotedMs/1000)
+	}
+	return fmt.Sprintf("%d events (new primary after %s), %s acknowledged, %d lost, answers %s; %d of %d wallets restored",
+		len(f.Events), strings.Join(promoted, ", "), thousands(f.Acknowledged), f.Lost, statuses(f.Answers), f.Restored, f.Wallets) + vssHeadline(f.VSS)
 }

@@ -66,10 +66,13 @@ type options struct {
 	memoryConcurrency, memoryBodyBytes int
 }
 
-// defaultScenarios is what `make bench` runs: all of them, about 7 minutes
+// defaultScenarios is what `make bench` runs: all of them, about 9 minutes
 // on the 2-core machine (scale alone, with its pre-fill of 2,000,000
 // objects, about 4).
-const defaultScenarios = "persist-4KiB,persist-64KiB,persist-1MiB,retrieve-64KiB,retrieve-1MiB,restore,memory,scale"
+const defaultScenarios = "persist-4KiB,persist-64KiB,persist-1MiB,retrieve-64KiB,retrieve-1MiB,restore," + vssScenarios + ",memory,scale"
+
+// vssScenarios are the VSS protocol's (issue 15).
+const vssScenarios = "vss-put-4KiB,vss-get-64KiB,vss-list-1000,vss-restore-200"
 
 func parseOptions(args []string, stderr io.Writer) (options, error) {
 	var o options
@@ -82,7 +85,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.concurrency, "concurrency", 16, "concurrent clients (closed loop)")
 	fs.IntVar(&o.nodes, "nodes", 64, "node keys per scenario (at least -concurrency, so clients rarely share a node)")
 	fs.IntVar(&o.objectsPerNode, "objects-per-node", 4, "channel monitors each node persists to, in turn")
-	fs.StringVar(&scenarios, "scenarios", defaultScenarios, "comma-separated: persist-4KiB, persist-64KiB, persist-1MiB, retrieve-64KiB, retrieve-1MiB, restore, memory, scale")
+	fs.StringVar(&scenarios, "scenarios", defaultScenarios, "comma-separated: persist-4KiB, persist-64KiB, persist-1MiB, retrieve-64KiB, retrieve-1MiB, restore, vss-put-4KiB, vss-get-64KiB, vss-list-1000, vss-restore-200, memory, scale")
 
 	fs.StringVar(&o.pgURL, "pg", "", "PostgreSQL server to create the bench database on (default: the one make run finds)")
 	fs.BoolVar(&o.keep, "keep", false, "keep the bench database, its raw tables and the server's directory (binary, log) afterwards")
@@ -113,7 +116,10 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 }
 
 func (o options) validate() error {
-	known := []string{"persist-4KiB", "persist-64KiB", "persist-1MiB", "retrieve-64KiB", "retrieve-1MiB", "restore", "memory", "scale"}
+	var known []string
+	for _, sc := range allScenarios(o) {
+		known = append(known, sc.key)
+	}
 	for _, s := range o.scenarios {
 		if !slices.Contains(known, s) {
 			return fmt.Errorf("unknown scenario %q (known: %s)", s, strings.Join(known, ", "))

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"fmt"
+	"math"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -51,7 +52,8 @@ func (r *rawDB) createTables(ctx context.Context) error {
 	_, err := r.pool.Exec(ctx, `
 CREATE TABLE IF NOT EXISTS raw_object_versions (LIKE object_versions INCLUDING ALL);
 CREATE TABLE IF NOT EXISTS raw_auth_challenges (LIKE auth_challenges INCLUDING ALL);
-CREATE TABLE IF NOT EXISTS raw_auth_sessions (LIKE auth_sessions INCLUDING ALL);`)
+CREATE TABLE IF NOT EXISTS raw_auth_sessions (LIKE auth_sessions INCLUDING ALL);
+CREATE TABLE IF NOT EXISTS raw_vss_objects (LIKE vss_objects INCLUDING ALL);`)
 	if err != nil {
 		return fmt.Errorf("create the raw baseline tables: %w", err)
 	}
@@ -60,14 +62,14 @@ CREATE TABLE IF NOT EXISTS raw_auth_sessions (LIKE auth_sessions INCLUDING ALL);
 
 // dropTables removes the raw tables from a database that is kept.
 func (r *rawDB) dropTables(ctx context.Context) error {
-	_, err := r.pool.Exec(ctx, `DROP TABLE IF EXISTS raw_object_versions, raw_auth_challenges, raw_auth_sessions`)
+	_, err := r.pool.Exec(ctx, `DROP TABLE IF EXISTS raw_object_versions, raw_auth_challenges, raw_auth_sessions, raw_vss_objects`)
 	return err
 }
 
 // reset empties the raw tables: each baseline starts from empty tables, as
 // the server's scenarios start with few rows, and the disk does not fill up.
 func (r *rawDB) reset(ctx context.Context) error {
-	_, err := r.pool.Exec(ctx, `TRUNCATE raw_object_versions, raw_auth_challenges, raw_auth_sessions`)
+	_, err := r.pool.Exec(ctx, `TRUNCATE raw_object_versions, raw_auth_challenges, raw_auth_sessions, raw_vss_objects`)
 	return err
 }
 
@@ -144,4 +146,82 @@ WHERE object_id >= $1 AND object_id < $2 ORDER BY object_id`, first, first+rawRe
 		}
 	}
 	return nil
+}
+
+// vssPut is a VSS put of version -1 as one statement: the upsert of the
+// key's row, version 1 whatever it was, with none of vss_put's version
+// checks, usage row or quota.
+func (r *rawDB) vssPut(ctx context.Context, userID int64, storeID, key string, value []byte) error {
+	_, err := r.pool.Exec(ctx, `
+INSERT INTO raw_vss_objects AS o (user_id, store_id, key, value, size, version, created_at, updated_at)
+VALUES ($1, $2, $3, $4, $5, 1, now(), now())
+ON CONFLICT (user_id, store_id, key) DO UPDATE
+SET value = EXCLUDED.value, size = EXCLUDED.size, version = 1, revision = o.revision + 1, updated_at = now()`,
+		userID, storeID, key, value, len(value))
+	return err
+}
+
+// vssGet reads one value and its version by primary key.
+func (r *rawDB) vssGet(ctx context.Context, userID int64, storeID, key string) ([]byte, int64, error) {
+	var value []byte
+	var version int64
+	err := r.pool.QueryRow(ctx, `
+SELECT value, version FROM raw_vss_objects WHERE user_id = $1 AND store_id = $2 AND key = $3`,
+		userID, storeID, key).Scan(&value, &version)
+	return value, version, err
+}
+
+// vssList pages through a store's keys as listKeyVersions does: newest
+// created first, one statement per page of vssPageSize keys, each reading
+// one row more to tell whether another page follows.
+func (r *rawDB) vssList(ctx context.Context, userID int64, storeID string) ([]string, error) {
+	var keys []string
+	before := int64(math.MaxInt64)
+	for {
+		rows, err := r.pool.Query(ctx, `
+SELECT key, seq FROM raw_vss_objects
+WHERE user_id = $1 AND store_id = $2 AND seq < $3
+ORDER BY seq DESC LIMIT $4`, userID, storeID, before, vssPageSize+1)
+		if err != nil {
+			return nil, err
+		}
+		type row struct {
+			Key string
+			Seq int64
+		}
+		page, err := pgx.CollectRows(rows, pgx.RowToStructByPos[row])
+		if err != nil {
+			return nil, err
+		}
+		more := len(page) > vssPageSize
+		page = page[:min(len(page), vssPageSize)]
+		for _, p := range page {
+			keys = append(keys, p.Key)
+		}
+		if !more {
+			return keys, nil
+		}
+		before = page[len(page)-1].Seq
+	}
+}
+
+// vssSeed writes rows of the stores the read baselines read, in one
+// transaction (setup, not measured): keys of user u are keys(u), with
+// bodies from bodies in turn.
+func (r *rawDB) vssSeed(ctx context.Context, users int, storeID string, keys []string, bodies *bodySource) error {
+	return pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
+		i := 0
+		for u := range users {
+			for _, key := range keys {
+				body := bodies.body(i % bodies.n)
+				i++
+				if _, err := tx.Exec(ctx, `
+INSERT INTO raw_vss_objects (user_id, store_id, key, value, size, version, created_at, updated_at)
+VALUES ($1, $2, $3, $4, $5, 1, now(), now())`, int64(u), storeID, key, body, len(body)); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
 }

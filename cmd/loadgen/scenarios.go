@@ -48,6 +48,10 @@ func allScenarios(opts options) []scenario {
 		// Larger than RETRIEVE_CHUNK_BYTES: pinned and read in chunks.
 		{"retrieve-1MiB", "retrieve-1MiB", retrieveScenario(mib)},
 		{"restore", "restore", restoreScenario},
+		{"vss-put-4KiB", "vss-put-4KiB", vssPutScenario(4 * kib)},
+		{"vss-get-64KiB", "vss-get-64KiB", vssGetScenario(64 * kib)},
+		{"vss-list-1000", "vss-list-1000", vssListScenario},
+		{"vss-restore-200", "vss-restore-200", vssRestoreScenario},
 		{"memory", fmt.Sprintf("memory-%dx%dMiB", opts.memoryConcurrency, opts.memoryBodyBytes/mib), memoryScenario},
 		{"scale", "scale", scaleScenario},
 	}
