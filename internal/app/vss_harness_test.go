@@ -49,12 +49,17 @@ func (h *harness) vssUser(prefix string) *vssUser {
 }
 
 func (h *harness) vssUserNamed(prefix, token string) *vssUser {
-	// A random store id of 0 to 5 characters, as the reference's tests.
+	return h.vssUserOf(token, vssclient.New(h.url+prefix, h.http, vssclient.Fixed(http.Header{"Authorization": {"Test " + token}})))
+}
+
+// vssUserOf is the user token's user with client c (whose authorization
+// proves token), with a random store id of 0 to 5 characters, as the
+// reference's tests use.
+func (h *harness) vssUserOf(token string, c *vssclient.Client) *vssUser {
 	b := make([]byte, 3)
 	_, _ = rand.Read(b)
 	store := hex.EncodeToString(b)[:int(b[0])%6]
-	return &vssUser{h: h, token: token, store: store,
-		c: vssclient.New(h.url+prefix, h.http, vssclient.Fixed(http.Header{"Authorization": {"Test " + token}}))}
+	return &vssUser{h: h, token: token, store: store, c: c}
 }
 
 func kv(key, value string, version int64) *vsspb.KeyValue {

@@ -2,11 +2,15 @@ package app_test
 
 import (
 	"context"
+	"encoding/hex"
 	"fmt"
 	"testing"
+	"time"
 
+	"github.com/btcsuite/btcd/btcec/v2"
 	"github.com/stretchr/testify/require"
 
+	"ldkbackup/internal/backup"
 	"ldkbackup/internal/config"
 	"ldkbackup/internal/vssclient"
 	"ldkbackup/internal/vsspb"
@@ -14,16 +18,43 @@ import (
 
 // TestVSSStoreRules covers every behaviour of the reference server's store
 // tests (api/src/kv_store_tests.rs and the PostgreSQL store's own), over
-// real HTTP against PostgreSQL: each case a user of its own, with a store
-// id of 0 to 5 characters, as there.
+// real HTTP against PostgreSQL, as a client of each kind of deployment sees
+// them: the default tenant at /vss with ldk-node's signature header, and a
+// tenant at /t/acme/vss with RS256 bearer tokens. Each case is a user of its
+// own, with a store id of 0 to 5 characters, as there.
 func TestVSSStoreRules(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, func(c *config.Config) { c.RateLimits, c.QuotaObjects = false, 20_000 })
+	h := newAuthHarness(t, func(c *config.Config) { c.RateLimits, c.QuotaObjects = false, 20_000 })
+	h.addTenant("acme")
+	issuer := newJWTIssuer(t)
+	h.setVSSAuth("acme", backup.VSSAuthJWT, issuer.pem)
+	for _, d := range []struct {
+		name string
+		user func() *vssUser
+	}{
+		{"signature at /vss", func() *vssUser {
+			key, err := btcec.NewPrivateKey()
+			require.NoError(t, err)
+			return h.vssUserOf(hex.EncodeToString(key.PubKey().SerializeCompressed()), signedClient(h, "/vss", key))
+		}},
+		{"jwt at /t/acme/vss", func() *vssUser {
+			sub := "user-" + hex.EncodeToString(randomBytes(t, 6))
+			return h.vssUserOf(sub, vssclient.New(h.url+"/t/acme/vss", h.http, vssclient.Bearer(issuer.token(t, sub, h.clock.Now().Add(24*time.Hour)))))
+		}},
+	} {
+		t.Run(d.name, func(t *testing.T) {
+			t.Parallel()
+			vssStoreRules(t, h, d.user)
+		})
+	}
+}
+
+func vssStoreRules(t *testing.T, h *harness, newUser func() *vssUser) {
 	ctx := context.Background()
 
 	t.Run("single object puts, conditional and blind", func(t *testing.T) {
 		t.Parallel()
-		u := h.vssUser("/vss")
+		u := newUser()
 		require.NoError(t, u.put(i64(0), kv("k1", "k1v1", 0)))
 		require.NoError(t, u.put(i64(1), kv("k1", "k1v2", 1)))
 		require.NoError(t, u.put(i64(2), kv("k2", "k2v1", -1)))
@@ -36,7 +67,7 @@ func TestVSSStoreRules(t *testing.T) {
 
 	t.Run("multi object puts", func(t *testing.T) {
 		t.Parallel()
-		u := h.vssUser("/vss")
+		u := newUser()
 		require.NoError(t, u.put(i64(0), kv("k1", "k1v1", 0), kv("k2", "k2v1", 0)))
 		require.NoError(t, u.put(i64(1), kv("k1", "k1v2", 1), kv("k2", "k2v2", 1)))
 		u.requireValue("k1", "k1v2", 2)
@@ -46,7 +77,7 @@ func TestVSSStoreRules(t *testing.T) {
 
 	t.Run("key version mismatch conflicts and changes nothing", func(t *testing.T) {
 		t.Parallel()
-		u := h.vssUser("/vss")
+		u := newUser()
 		require.NoError(t, u.put(i64(0), kv("k1", "k1v1", 0)))
 		require.ErrorIs(t, u.put(i64(1), kv("k1", "k1v2", 0)), vssclient.ErrConflict)
 		u.requireValue("k1", "k1v1", 1)
@@ -55,7 +86,7 @@ func TestVSSStoreRules(t *testing.T) {
 
 	t.Run("one mismatched key fails the whole request", func(t *testing.T) {
 		t.Parallel()
-		u := h.vssUser("/vss")
+		u := newUser()
 		require.NoError(t, u.put(nil, kv("k1", "k1v1", 0), kv("k2", "k2v1", 0)))
 		require.ErrorIs(t, u.put(nil, kv("k1", "k1v2", 0), kv("k2", "k2v2", 1)), vssclient.ErrConflict)
 		u.requireValue("k1", "k1v1", 1)
@@ -64,7 +95,7 @@ func TestVSSStoreRules(t *testing.T) {
 
 	t.Run("global version mismatch conflicts", func(t *testing.T) {
 		t.Parallel()
-		u := h.vssUser("/vss")
+		u := newUser()
 		require.NoError(t, u.put(i64(0), kv("k1", "k1v1", 0)))
 		require.ErrorIs(t, u.put(i64(0), kv("k1", "k1v2", 1)), vssclient.ErrConflict)
 		u.requireValue("k1", "k1v1", 1)
@@ -72,7 +103,7 @@ func TestVSSStoreRules(t *testing.T) {
 
 	t.Run("puts without a global version leave it at 0", func(t *testing.T) {
 		t.Parallel()
-		u := h.vssUser("/vss")
+		u := newUser()
 		require.NoError(t, u.put(nil, kv("k1", "k1v1", 0)))
 		require.NoError(t, u.put(nil, kv("k1", "k1v2", 1)))
 		u.requireValue("k1", "k1v2", 2)
@@ -81,7 +112,7 @@ func TestVSSStoreRules(t *testing.T) {
 
 	t.Run("puts and deletes are one transaction", func(t *testing.T) {
 		t.Parallel()
-		u := h.vssUser("/vss")
+		u := newUser()
 		require.NoError(t, u.put(nil, kv("k1", "k1v1", 0)))
 		require.NoError(t, u.putDelete(nil, items(kv("k2", "k2v1", 0)), items(kv("k1", "", 1))))
 		u.requireValue("k2", "k2v1", 1)
@@ -108,7 +139,7 @@ func TestVSSStoreRules(t *testing.T) {
 
 	t.Run("delete of an existing key, conditional and not", func(t *testing.T) {
 		t.Parallel()
-		u := h.vssUser("/vss")
+		u := newUser()
 		require.NoError(t, u.put(nil, kv("k1", "k1v1", 0)))
 		require.NoError(t, u.del(kv("k1", "", 1)))
 		u.requireNoKey("k1")
@@ -120,7 +151,7 @@ func TestVSSStoreRules(t *testing.T) {
 
 	t.Run("a lone delete is idempotent", func(t *testing.T) {
 		t.Parallel()
-		u := h.vssUser("/vss")
+		u := newUser()
 		require.NoError(t, u.del(kv("non_existent_key", "", 0)))
 		require.NoError(t, u.put(nil, kv("k1", "k1v1", 0)))
 		require.NoError(t, u.del(kv("k1", "", 1)))
@@ -135,13 +166,13 @@ func TestVSSStoreRules(t *testing.T) {
 
 	t.Run("get of a missing key", func(t *testing.T) {
 		t.Parallel()
-		u := h.vssUser("/vss")
+		u := newUser()
 		u.requireNoKey("non_existent_key")
 	})
 
 	t.Run("get returns the latest value and version", func(t *testing.T) {
 		t.Parallel()
-		u := h.vssUser("/vss")
+		u := newUser()
 		require.NoError(t, u.put(i64(0), kv("k1", "k1v1", 0)))
 		u.requireValue("k1", "k1v1", 1)
 		require.NoError(t, u.put(i64(1), kv("k1", "k1v2", 1), kv("k2", "k2v1", 0)))
@@ -154,7 +185,7 @@ func TestVSSStoreRules(t *testing.T) {
 
 	t.Run("list pages every key, global version on the first page only", func(t *testing.T) {
 		t.Parallel()
-		u := h.vssUser("/vss")
+		u := newUser()
 		for i := range 1000 {
 			require.NoError(t, u.put(i64(int64(i)), kv(fmt.Sprint("k", i), "k1v1", 0)))
 		}
@@ -196,7 +227,7 @@ func TestVSSStoreRules(t *testing.T) {
 
 	t.Run("list honours page size and key prefix", func(t *testing.T) {
 		t.Parallel()
-		u := h.vssUser("/vss")
+		u := newUser()
 		for i := range 20 {
 			require.NoError(t, u.put(i64(int64(i)), kv(fmt.Sprint(i, "k"), "k1v1", 0)))
 		}
@@ -218,7 +249,7 @@ func TestVSSStoreRules(t *testing.T) {
 
 	t.Run("list without global versioning answers 0", func(t *testing.T) {
 		t.Parallel()
-		u := h.vssUser("/vss")
+		u := newUser()
 		puts := make([]*vsspb.KeyValue, 1000)
 		for i := range puts {
 			puts[i] = kv(fmt.Sprint("k", i), "k1v1", 0)
@@ -234,7 +265,7 @@ func TestVSSStoreRules(t *testing.T) {
 
 	t.Run("list caps the page size", func(t *testing.T) {
 		t.Parallel()
-		u := h.vssUser("/vss")
+		u := newUser()
 		// 10,000 keys in ten requests of 1,000 (the most one may hold).
 		for r := range 10 {
 			puts := make([]*vsspb.KeyValue, 1000)
@@ -259,7 +290,7 @@ func TestVSSStoreRules(t *testing.T) {
 
 	t.Run("list runs newest created first", func(t *testing.T) {
 		t.Parallel()
-		u := h.vssUser("/vss")
+		u := newUser()
 		require.NoError(t, u.put(i64(0), kv("z_first", "v1", 0)))
 		require.NoError(t, u.put(i64(1), kv("a_third", "v1", 0)))
 		require.NoError(t, u.put(i64(2), kv("m_second", "v1", 0)))
@@ -278,7 +309,7 @@ func TestVSSStoreRules(t *testing.T) {
 
 	t.Run("list pages by creation with a prefix", func(t *testing.T) {
 		t.Parallel()
-		u := h.vssUser("/vss")
+		u := newUser()
 		require.NoError(t, u.put(i64(0), kv("pfx_z", "v1", 0)))
 		require.NoError(t, u.put(i64(1), kv("pfx_a", "v1", 0)))
 		require.NoError(t, u.put(i64(2), kv("other", "v1", 0)))
@@ -304,7 +335,7 @@ func TestVSSStoreRules(t *testing.T) {
 
 	t.Run("page size 0 answers only the global version", func(t *testing.T) {
 		t.Parallel()
-		u := h.vssUser("/vss")
+		u := newUser()
 		for i := range 3 {
 			require.NoError(t, u.put(i64(int64(i)), kv(fmt.Sprint("k", i), "v1", 0)))
 		}
@@ -316,7 +347,7 @@ func TestVSSStoreRules(t *testing.T) {
 
 	t.Run("an exact fit ends with an empty token", func(t *testing.T) {
 		t.Parallel()
-		u := h.vssUser("/vss")
+		u := newUser()
 		for i := range 5 {
 			require.NoError(t, u.put(i64(int64(i)), kv(fmt.Sprint("k", i), "v1", 0)))
 		}
@@ -338,7 +369,7 @@ func TestVSSStoreRules(t *testing.T) {
 
 	t.Run("page tokens", func(t *testing.T) {
 		t.Parallel()
-		u := h.vssUser("/vss")
+		u := newUser()
 		require.NoError(t, u.put(nil, kv("a", "v", 0)))
 		for _, bad := range []string{"", "abc", "-1", "-67", "+5", "1.5", "99999999999999999999"} {
 			_, err := u.c.ListKeyVersions(ctx, &vsspb.ListKeyVersionsRequest{StoreId: u.store, PageToken: str(bad)})
@@ -352,7 +383,7 @@ func TestVSSStoreRules(t *testing.T) {
 
 	t.Run("global_version is a key with quirks", func(t *testing.T) {
 		t.Parallel()
-		u := h.vssUser("/vss")
+		u := newUser()
 		// Never written: a get answers version 0 with no value.
 		got, err := u.get("global_version")
 		require.NoError(t, err)
@@ -375,7 +406,7 @@ func TestVSSStoreRules(t *testing.T) {
 
 	t.Run("store ids are separate keyspaces", func(t *testing.T) {
 		t.Parallel()
-		u := h.vssUser("/vss")
+		u := newUser()
 		other := *u
 		other.store = u.store + "x"
 		require.NoError(t, u.put(i64(0), kv("k", "mine", 0)))
