@@ -149,17 +149,8 @@ SET quota_bytes = excluded.quota_bytes, quota_objects = excluded.quota_objects, 
 DELETE FROM vss_user_quotas WHERE tenant_id = @tenant_id AND user_token = @user_token;
 
 -- name: VSSAuthMarkAdvance :one
--- vssauth.ReplayGuard.Advance in one statement: raise the key's mark to
--- @mark unless the recorded one is later than @ceiling (no row: refused).
--- A lost mark only reopens replays of the last moment, so its commit does
--- not wait for the WAL (set_config lasts to the end of the transaction).
-INSERT INTO vss_auth_marks AS m (tenant_id, user_token, mark)
-SELECT @tenant_id::bigint, @user_token::text, @mark::timestamptz
-FROM (SELECT set_config('synchronous_commit', 'off', true)) AS async
-ON CONFLICT (tenant_id, user_token) DO UPDATE
-SET mark = greatest(m.mark, excluded.mark)
-WHERE m.mark <= @ceiling::timestamptz
-RETURNING true AS admitted;
+-- vssauth.ReplayGuard.Advance in one round trip: db/functions/vss_auth_advance.sql.
+SELECT vss_auth_advance(@tenant_id::bigint, @user_token::text, @ceiling::timestamptz, @mark::timestamptz)::boolean AS admitted;
 
 -- name: VSSAuthMarksSweep :execrows
 -- Forgets marks older than @before (now less the signature window), at most

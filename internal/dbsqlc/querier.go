@@ -168,10 +168,7 @@ type Querier interface {
 	// differences a check read, so two at once would add them twice.
 	UsageCheckLock(ctx context.Context) error
 	VSSAuditInsert(ctx context.Context, arg VSSAuditInsertParams) error
-	// vssauth.ReplayGuard.Advance in one statement: raise the key's mark to
-	// @mark unless the recorded one is later than @ceiling (no row: refused).
-	// A lost mark only reopens replays of the last moment, so its commit does
-	// not wait for the WAL (set_config lasts to the end of the transaction).
+	// vssauth.ReplayGuard.Advance in one round trip: db/functions/vss_auth_advance.sql.
 	VSSAuthMarkAdvance(ctx context.Context, arg VSSAuthMarkAdvanceParams) (bool, error)
 	// Forgets marks older than @before (now less the signature window), at most
 	// @max_rows at a time: a mark that old can refuse no header the window

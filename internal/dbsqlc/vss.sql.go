@@ -35,32 +35,23 @@ func (q *Queries) VSSAuditInsert(ctx context.Context, arg VSSAuditInsertParams) 
 }
 
 const vSSAuthMarkAdvance = `-- name: VSSAuthMarkAdvance :one
-INSERT INTO vss_auth_marks AS m (tenant_id, user_token, mark)
-SELECT $1::bigint, $2::text, $3::timestamptz
-FROM (SELECT set_config('synchronous_commit', 'off', true)) AS async
-ON CONFLICT (tenant_id, user_token) DO UPDATE
-SET mark = greatest(m.mark, excluded.mark)
-WHERE m.mark <= $4::timestamptz
-RETURNING true AS admitted
+SELECT vss_auth_advance($1::bigint, $2::text, $3::timestamptz, $4::timestamptz)::boolean AS admitted
 `
 
 type VSSAuthMarkAdvanceParams struct {
 	TenantID  int64
 	UserToken string
-	Mark      time.Time
 	Ceiling   time.Time
+	Mark      time.Time
 }
 
-// vssauth.ReplayGuard.Advance in one statement: raise the key's mark to
-// @mark unless the recorded one is later than @ceiling (no row: refused).
-// A lost mark only reopens replays of the last moment, so its commit does
-// not wait for the WAL (set_config lasts to the end of the transaction).
+// vssauth.ReplayGuard.Advance in one round trip: db/functions/vss_auth_advance.sql.
 func (q *Queries) VSSAuthMarkAdvance(ctx context.Context, arg VSSAuthMarkAdvanceParams) (bool, error) {
 	row := q.db.QueryRow(ctx, vSSAuthMarkAdvance,
 		arg.TenantID,
 		arg.UserToken,
-		arg.Mark,
 		arg.Ceiling,
+		arg.Mark,
 	)
 	var admitted bool
 	err := row.Scan(&admitted)

@@ -264,11 +264,11 @@ func (s *Store) VSSAuthMarks(tenant backup.TenantID) VSSAuthMarks {
 }
 
 // Advance raises userToken's mark to mark unless the recorded one is later
-// than ceiling, in one statement (VSSAuthMarkAdvance).
+// than ceiling, in one round trip (db/functions/vss_auth_advance.sql).
 func (m VSSAuthMarks) Advance(ctx context.Context, userToken string, ceiling, mark time.Time) (bool, error) {
-	_, err := m.s.q.VSSAuthMarkAdvance(ctx, dbsqlc.VSSAuthMarkAdvanceParams{TenantID: int64(m.tenant), UserToken: userToken, Mark: mark, Ceiling: ceiling})
-	if errors.Is(err, pgx.ErrNoRows) {
-		return false, nil
+	admitted, err := m.s.q.VSSAuthMarkAdvance(ctx, dbsqlc.VSSAuthMarkAdvanceParams{TenantID: int64(m.tenant), UserToken: userToken, Mark: mark, Ceiling: ceiling})
+	if err != nil {
+		return false, interpretError(err)
 	}
-	return err == nil, interpretError(err)
+	return admitted, nil
 }

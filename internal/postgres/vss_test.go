@@ -154,7 +154,7 @@ func TestVSSChunksBelongToTheValueFirstRead(t *testing.T) {
 
 // TestVSSAuthMarks: the replay guard's mark refuses a header older than the
 // recorded one by more than the slack, is raised by a newer one (never
-// lowered), is per tenant, and housekeeping forgets marks older than the
+// lowered, and not written when it does not move), is per tenant, and housekeeping forgets marks older than the
 // signature window.
 func TestVSSAuthMarks(t *testing.T) {
 	t.Parallel()
@@ -172,6 +172,15 @@ func TestVSSAuthMarks(t *testing.T) {
 		return ok
 	}
 	require.True(t, admit(guard, "k", t0))
+	xmin := func() string {
+		var x string
+		require.NoError(t, pool.QueryRow(ctx, `SELECT xmin::text FROM vss_auth_marks WHERE tenant_id = 1 AND user_token = 'k'`).Scan(&x))
+		return x
+	}
+	written := xmin()
+	require.True(t, admit(guard, "k", t0), "the same header again")
+	require.True(t, admit(guard, "k", t0.Add(-time.Minute)), "an older one within the slack")
+	require.Equal(t, written, xmin(), "a mark that does not move is not written")
 	require.True(t, admit(guard, "k", t0.Add(5*time.Minute)))
 	require.False(t, admit(guard, "k", t0), "5 minutes older than the mark")
 	require.True(t, admit(guard, "k", t0.Add(4*time.Minute)), "within the slack, and the mark stays")
