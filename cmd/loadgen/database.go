@@ -93,18 +93,10 @@ func redact(dbURL string) string {
 	return u.Redacted()
 }
 
-// settle readies the database for a measured run as a production one
-// would be: ANALYZE gives the planner the statistics autovacuum keeps
-// current there (a scenario's rows were just written, and autovacuum may be
-// off on a test machine: without statistics the planner read a VSS store's
-// global version by scanning all its keys), and CHECKPOINT flushes dirty
-// pages, so no run pays for the previous one's writes. CHECKPOINT needs
-// superuser (PostgreSQL 15); without it the runs are only less comparable,
-// so a refusal is logged, not fatal.
-func settle(ctx context.Context, e *benchEnv) {
-	if _, err := e.admin.Exec(ctx, "ANALYZE"); err != nil {
-		e.log.Warn("ANALYZE before a run failed; plans may differ from production's", "error", err)
-	}
+// checkpoint flushes dirty pages before a measured run, so no run pays for
+// the previous one's writes. It needs superuser (PostgreSQL 15); without it
+// the runs are only less comparable, so a refusal is logged, not fatal.
+func checkpoint(ctx context.Context, e *benchEnv) {
 	if _, err := e.admin.Exec(ctx, "CHECKPOINT"); err != nil && !e.checkpointWarned {
 		e.checkpointWarned = true
 		e.log.Warn("CHECKPOINT before each run refused; runs may pay for earlier writes", "error", err)

@@ -69,7 +69,7 @@ func (e *benchEnv) spec() loadSpec {
 // measureServer runs op against the server and adds the server's CPU and
 // peak memory to the measurement. label names the run's CPU profile.
 func (e *benchEnv) measureServer(ctx context.Context, label string, spec loadSpec, op operation) (measurement, error) {
-	settle(ctx, e)
+	checkpoint(ctx, e)
 	e.rssPerScenario = e.probe.resetPeakRSS()
 	waitProfile := e.startProfile(ctx, label, spec)
 	r, err := runClosedLoop(ctx, spec, e.probe, op)
@@ -97,7 +97,7 @@ func (e *benchEnv) measureServer(ctx context.Context, label string, spec loadSpe
 
 // measureRaw runs op against PostgreSQL directly.
 func (e *benchEnv) measureRaw(ctx context.Context, spec loadSpec, op operation) (measurement, error) {
-	settle(ctx, e)
+	checkpoint(ctx, e)
 	r, err := runClosedLoop(ctx, spec, e.probe, op)
 	if err != nil {
 		return measurement{}, err

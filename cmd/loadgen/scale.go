@@ -121,7 +121,7 @@ func (e *benchEnv) prefill(ctx context.Context) (int64, error) {
 	if _, err := conn.Exec(ctx, "VACUUM (ANALYZE) objects, object_versions, upload_hashes, node_usage"); err != nil {
 		return 0, fmt.Errorf("vacuum after the prefill: %w", err)
 	}
-	settle(ctx, e)
+	checkpoint(ctx, e)
 	var stored int64
 	if err := conn.QueryRow(ctx, "SELECT count(*) FROM objects").Scan(&stored); err != nil {
 		return 0, err
