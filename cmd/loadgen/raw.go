@@ -222,6 +222,6 @@ VALUES ($1, $2, $3, $4, $5, 1, now(), now())`, int64(u), storeID, key, body, len
 				}
 			}
 		}
-		return nil
+		return analyze(ctx, tx, "raw_vss_objects")
 	})
 }
