@@ -40,6 +40,19 @@ func Functions() (map[string]string, error) {
 	return out, nil
 }
 
+// functionNames returns the names of the embedded SQL functions, sorted.
+func functionNames() ([]string, error) {
+	entries, err := fs.ReadDir(db.Functions, "functions")
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, 0, len(entries))
+	for _, e := range entries {
+		names = append(names, strings.TrimSuffix(e.Name(), ".sql"))
+	}
+	return names, nil
+}
+
 // applyFunctions (re)creates every function of db/functions in one
 // transaction, so the database runs exactly this release's definitions
 // whatever migrations brought it here, and a failure leaves the previous

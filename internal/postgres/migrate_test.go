@@ -41,6 +41,16 @@ func TestTenantsMigrationKeepsData(t *testing.T) {
 	store := postgres.NewStore(pool)
 	require.NoError(t, store.Ready(ctx), "every embedded migration is applied")
 
+	// A database whose functions an older release applied is not ready for
+	// this one, which would answer 500 to whatever calls a missing one.
+	_, err = pool.Exec(ctx, `DROP FUNCTION vss_auth_advance`)
+	require.NoError(t, err)
+	err = store.Ready(ctx)
+	require.Equal(t, backup.EUNAVAILABLE, backup.ErrorCode(err))
+	require.ErrorContains(t, err, "vss_auth_advance")
+	require.NoError(t, postgres.Migrate(ctx, dbURL, slog.New(slog.DiscardHandler)))
+	require.NoError(t, store.Ready(ctx), "migrate applies the functions again")
+
 	def, err := store.TenantBySlug(ctx, backup.DefaultTenantSlug)
 	require.NoError(t, err)
 	require.Equal(t, backup.DefaultTenant, def.ID)

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"ldkbackup/internal/backup"
@@ -31,11 +32,21 @@ func (s *Store) PublishSettings(ctx context.Context, settings map[string]int64, 
 // connection may still reach a standby or a node made read-only).
 func (s *Store) Ready(ctx context.Context) error {
 	// goose's own table is not in the migrations, so sqlc cannot see it.
+	// The functions are checked by name only: a release replaces their
+	// bodies when it migrates, and replicas of the release before keep
+	// serving with the new bodies during a rolling deploy.
+	functions, err := functionNames()
+	if err != nil {
+		return err
+	}
 	var applied int64
 	var writable bool
-	err := s.pool.QueryRow(ctx, `SELECT coalesce(max(version_id), 0),
-		NOT pg_is_in_recovery() AND current_setting('transaction_read_only') = 'off'
-		FROM goose_db_version WHERE is_applied`).Scan(&applied, &writable)
+	var missing []string
+	err = s.pool.QueryRow(ctx, `SELECT coalesce(max(version_id), 0),
+		NOT pg_is_in_recovery() AND current_setting('transaction_read_only') = 'off',
+		ARRAY(SELECT f FROM unnest($1::text[]) AS f
+		      WHERE NOT EXISTS (SELECT 1 FROM pg_proc AS p WHERE p.pronamespace = 'public'::regnamespace AND p.proname = f))
+		FROM goose_db_version WHERE is_applied`, functions).Scan(&applied, &writable, &missing)
 	if err != nil {
 		return interpretError(err)
 	}
@@ -48,6 +59,9 @@ func (s *Store) Ready(ctx context.Context) error {
 	}
 	if applied < want {
 		return backup.Errorf(backup.EUNAVAILABLE, "database schema is at migration %d, this server needs %d", applied, want)
+	}
+	if len(missing) > 0 {
+		return backup.Errorf(backup.EUNAVAILABLE, "database lacks the SQL functions %s of this server: run `server migrate`", strings.Join(missing, ", "))
 	}
 	return nil
 }
