@@ -25,6 +25,8 @@ const maxJSONBody = 16 << 10
 type handlers struct {
 	deps     Deps
 	inFlight *semaphore.Weighted // payload bytes in memory: persist bodies and retrieve buffers
+	// inFlightSize is inFlight's size: no request may ever hold more.
+	inFlightSize int64
 	// sendBuffers are retrieve buffers of RetrieveChunkBytes, reused so that
 	// a retrieve allocates nothing for its payload; each one in use is
 	// counted in inFlight.

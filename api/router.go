@@ -173,7 +173,8 @@ func NewRouter(d Deps) (*gin.Engine, error) {
 	if d.Now == nil {
 		d.Now = time.Now
 	}
-	h := &handlers{deps: d, inFlight: semaphore.NewWeighted(max(d.InFlightBytes, d.MaxBodyBytes, d.RetrieveChunkBytes))}
+	budget := max(d.InFlightBytes, d.MaxBodyBytes, d.RetrieveChunkBytes)
+	h := &handlers{deps: d, inFlight: semaphore.NewWeighted(budget), inFlightSize: budget}
 	h.sendBuffers.New = func() any { b := make([]byte, d.RetrieveChunkBytes); return &b }
 	r := gin.New()
 	r.HandleMethodNotAllowed = true

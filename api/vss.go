@@ -157,18 +157,40 @@ func (h *handlers) vssAuthenticate(c *gin.Context) {
 func vssUserOf(c *gin.Context) vss.User { return c.MustGet(ctxVSSUser).(vss.User) }
 
 // readVSS reads and decodes a request body into m. The body's bytes come out
-// of the in-flight budget as they arrive, as a persist's do; release
-// returns them, once m is no longer needed.
+// of the in-flight budget as they arrive, as a persist's do, and so do the
+// values a putObjects decodes from them, a copy of their own (a request
+// never takes more than the whole budget: with IN_FLIGHT_BYTES at
+// MAX_BODY_BYTES the copy of a body at the limit is not counted); release
+// returns them all, once m is no longer needed.
 func (h *handlers) readVSS(c *gin.Context, m proto.Message) (release func(), err error) {
-	body, release, err := h.readUpload(c, h.deps.MaxBodyBytes)
+	body, releaseBody, err := h.readUpload(c, h.deps.MaxBodyBytes)
 	if err != nil {
 		return nil, err
 	}
 	if err := proto.Unmarshal(body, m); err != nil {
-		release()
+		releaseBody()
 		return nil, backup.Errorf(backup.EINVALID, "body is not a valid %s", m.ProtoReflect().Descriptor().Name())
 	}
-	return release, nil
+	put, ok := m.(*vsspb.PutObjectRequest)
+	if !ok {
+		return releaseBody, nil
+	}
+	var values int64
+	for _, kv := range put.TransactionItems {
+		values += int64(len(kv.Value))
+	}
+	values = min(values, h.inFlightSize-int64(cap(body)))
+	if values <= 0 {
+		return releaseBody, nil
+	}
+	if err := h.takeBudget(c, values); err != nil {
+		releaseBody()
+		return nil, err
+	}
+	return func() {
+		h.inFlight.Release(values)
+		releaseBody()
+	}, nil
 }
 
 func (h *handlers) vssGet(c *gin.Context) {
