@@ -21,21 +21,17 @@ const functionsLockKey = 7214630915237011
 // Functions returns each embedded SQL function by name (its file name
 // without .sql) with its definition.
 func Functions() (map[string]string, error) {
-	sub, err := fs.Sub(db.Functions, "functions")
+	names, err := functionNames()
 	if err != nil {
 		return nil, err
 	}
-	entries, err := fs.ReadDir(sub, ".")
-	if err != nil {
-		return nil, err
-	}
-	out := make(map[string]string, len(entries))
-	for _, e := range entries {
-		b, err := fs.ReadFile(sub, e.Name())
+	out := make(map[string]string, len(names))
+	for _, name := range names {
+		b, err := fs.ReadFile(db.Functions, "functions/"+name+".sql")
 		if err != nil {
 			return nil, err
 		}
-		out[strings.TrimSuffix(e.Name(), ".sql")] = string(b)
+		out[name] = string(b)
 	}
 	return out, nil
 }
