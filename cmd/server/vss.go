@@ -49,9 +49,10 @@ func vssUserArg(c *cobra.Command, env *cliEnv, slug, token string) (*admin, vss.
 }
 
 func vssShowCmd(env *cliEnv) *cobra.Command {
-	var slug, store string
+	var slug string
 	var limit int
 	format := table.Table
+	var store func(*cobra.Command) *string // --store, set below
 	cmd := &cobra.Command{
 		Use:   "show USER_TOKEN [--store ID] [--limit N]",
 		Short: "usage against quotas, stores, keys and versions, refusals of the last 7 days",
@@ -71,10 +72,7 @@ applies to the keys.`,
 				return err
 			}
 			defer adm.close()
-			var storeID *string
-			if c.Flags().Changed("store") {
-				storeID = &store
-			}
+			storeID := store(c)
 			r, err := adm.store.VSSUserReport(c.Context(), u, storeID, limit, time.Now().UTC().AddDate(0, 0, -7))
 			if err != nil {
 				return err
@@ -94,7 +92,7 @@ applies to the keys.`,
 		},
 	}
 	cmd.Flags().StringVar(&slug, "tenant", backup.DefaultTenantSlug, "the tenant (wallet app) of the user")
-	cmd.Flags().StringVar(&store, "store", "", "only this store id (may be empty: --store '')")
+	store = storeFlag(cmd)
 	cmd.Flags().IntVar(&limit, "limit", 1000, "the most keys to show")
 	formatFlag(cmd, &format)
 	return cmd
@@ -194,7 +192,8 @@ one).`,
 }
 
 func vssDeleteCmd(env *cliEnv) *cobra.Command {
-	var slug, store string
+	var slug string
+	var store func(*cobra.Command) *string // --store, set below
 	cmd := &cobra.Command{
 		Use:   "delete USER_TOKEN [--store ID]",
 		Short: "delete a user's keys (all its stores, or one), recorded in vss_audit_log",
@@ -211,10 +210,7 @@ must use version 0 or -1. Its quotas of its own and its refusals are kept.`,
 				return err
 			}
 			defer adm.close()
-			var storeID *string
-			if c.Flags().Changed("store") {
-				storeID = &store
-			}
+			storeID := store(c)
 			d, err := adm.store.DeleteVSSUser(c.Context(), u, storeID, time.Now())
 			if err != nil {
 				return err
@@ -230,7 +226,7 @@ must use version 0 or -1. Its quotas of its own and its refusals are kept.`,
 		},
 	}
 	cmd.Flags().StringVar(&slug, "tenant", backup.DefaultTenantSlug, "the tenant (wallet app) of the user")
-	cmd.Flags().StringVar(&store, "store", "", "only this store id (may be empty: --store '')")
+	store = storeFlag(cmd)
 	return cmd
 }
 
@@ -294,4 +290,17 @@ Housekeeping runs the same check every USAGE_CHECK_INTERVAL.`,
 	cmd.Flags().BoolVar(&repair, "repair", false, "add each difference to the recorded usage")
 	formatFlag(cmd, &format)
 	return cmd
+}
+
+// storeFlag adds --store to cmd; the function it returns gives the store id
+// given, or nil when the flag was not (an empty id is a store of its own).
+func storeFlag(cmd *cobra.Command) func(*cobra.Command) *string {
+	var store string
+	cmd.Flags().StringVar(&store, "store", "", "only this store id (may be empty: --store '')")
+	return func(c *cobra.Command) *string {
+		if !c.Flags().Changed("store") {
+			return nil
+		}
+		return &store
+	}
 }
