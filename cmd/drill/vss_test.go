@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
 	"ldkbackup/internal/app"
@@ -26,16 +27,7 @@ import (
 // server's back.
 func TestVSSLoadFindsLostAndWrongVersions(t *testing.T) {
 	t.Parallel()
-	pool, dbURL := pgtest.NewPool(t)
-	secret, public, err := config.GenerateKeyPair()
-	require.NoError(t, err)
-	cfg := config.Default()
-	cfg.Host, cfg.Port, cfg.AdminAddr = "127.0.0.1", 0, ""
-	cfg.DatabaseURL, cfg.SecretKey, cfg.PublicKey = dbURL, secret, public
-	a, err := app.New(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), backup.SystemClock{})
-	require.NoError(t, err)
-	require.NoError(t, a.Start())
-	t.Cleanup(func() { _ = a.Close() })
+	pool, a := startServer(t)
 
 	const rounds = 6
 	load, err := newVSSLoad(newHTTPClient(4), func() string { return a.URL() + "/vss" }, 2, 2, 512, nil)
@@ -94,16 +86,7 @@ func TestVSSLoadFindsLostAndWrongVersions(t *testing.T) {
 // conflict.
 func TestVSSLoadResyncsAfterALostAnswer(t *testing.T) {
 	t.Parallel()
-	_, dbURL := pgtest.NewPool(t)
-	secret, public, err := config.GenerateKeyPair()
-	require.NoError(t, err)
-	cfg := config.Default()
-	cfg.Host, cfg.Port, cfg.AdminAddr = "127.0.0.1", 0, ""
-	cfg.DatabaseURL, cfg.SecretKey, cfg.PublicKey = dbURL, secret, public
-	a, err := app.New(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), backup.SystemClock{})
-	require.NoError(t, err)
-	require.NoError(t, a.Start())
-	t.Cleanup(func() { _ = a.Close() })
+	_, a := startServer(t)
 
 	// The proxy loses the answers of puts: after passing the put on
 	// (applied), or before (not applied).
@@ -155,4 +138,21 @@ func TestVSSLoadResyncsAfterALostAnswer(t *testing.T) {
 	load.readBack(context.Background(), f)
 	require.Zero(t, f.Lost, f.LostExamples)
 	require.Zero(t, f.WrongVersion, f.LostExamples)
+}
+
+// startServer serves a new database of its own on a free port, with
+// default settings, until the test ends.
+func startServer(t *testing.T) (*pgxpool.Pool, *app.App) {
+	t.Helper()
+	pool, dbURL := pgtest.NewPool(t)
+	secret, public, err := config.GenerateKeyPair()
+	require.NoError(t, err)
+	cfg := config.Default()
+	cfg.Host, cfg.Port, cfg.AdminAddr = "127.0.0.1", 0, ""
+	cfg.DatabaseURL, cfg.SecretKey, cfg.PublicKey = dbURL, secret, public
+	a, err := app.New(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), backup.SystemClock{})
+	require.NoError(t, err)
+	require.NoError(t, a.Start())
+	t.Cleanup(func() { _ = a.Close() })
+	return pool, a
 }
